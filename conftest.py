@@ -10,18 +10,25 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import asyncpg
 import pytest
+from tests.support import TEST_JWT_SECRET, ServiceDb
+
+from shop_common.auth import issue_dev_token
+from shop_common.db.migrations import upgrade
+from shop_common.db.provision import ServiceDatabase, provision
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
 
 
-def _admin(sql: str) -> None:
+def _admin(sql: str, database: str | None = None) -> None:
+    dsn = PG_ADMIN_DSN if database is None else f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{database}"
+
     async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(sql)
         finally:
@@ -66,3 +73,41 @@ def amqp_url() -> Iterator[str]:
         yield f"{AMQP_BASE}/{vhost}"
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def provision_service(pg_database: str) -> Iterator[Callable[[str], ServiceDb]]:
+    """Provision role + schema for a service (role name made unique) and run its migrations."""
+    suffix = uuid.uuid4().hex[:8]
+    made: dict[str, ServiceDb] = {}
+
+    def make(service: str) -> ServiceDb:
+        if service not in made:
+            role = f"{service}_svc_{suffix}"
+            asyncio.run(
+                provision(
+                    PG_ADMIN_DSN, ServiceDatabase(database=pg_database, schema=service, role=role)
+                )
+            )
+            host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
+            url = f"postgresql+asyncpg://{role}@{host}/{pg_database}"
+            upgrade(f"shop_{service}", url)
+            made[service] = ServiceDb(url=url, role=role, schema=service, database=pg_database)
+        return made[service]
+
+    try:
+        yield make
+    finally:
+        for db in made.values():
+            _admin(f'DROP OWNED BY "{db.role}" CASCADE', database=pg_database)
+            _admin(f'DROP ROLE IF EXISTS "{db.role}"')
+
+
+@pytest.fixture(scope="session")
+def make_token() -> Callable[..., str]:
+    """`make_token("alice", "customer")`: a valid dev token signed with the test secret."""
+
+    def make(subject: str, *roles: str) -> str:
+        return issue_dev_token(subject=subject, roles=list(roles), secret=TEST_JWT_SECRET)
+
+    return make

@@ -1,0 +1,101 @@
+"""Verifying bearer tokens (HS256 in dev, JWKS RS256/ES256 in production) and minting dev ones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from shop_common.settings import ServiceSettings
+from shop_common.web.problems import Unauthorized
+
+ROLES = frozenset({"admin", "customer"})
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class TokenVerifier:
+    """Checks signature, pinned algorithm, issuer, audience and required claims."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._algorithms = list(settings.effective_jwt_algorithms)
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._leeway = settings.jwt_leeway_seconds
+        self._jwks = (
+            jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            if settings.jwks_url
+            else None
+        )
+        self._secret = (
+            settings.jwt_secret.get_secret_value()
+            if settings.jwt_secret and not settings.jwks_url
+            else None
+        )
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key: Any
+            if self._jwks is not None:
+                # PyJWKClient fetches over blocking urllib; keep it off the event loop.
+                key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+            else:
+                key = self._secret
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Invalid bearer token: {exc}") from exc
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims["sub"]
+    roles = claims.get("roles", [])
+    if not isinstance(subject, str) or not subject or len(subject) > 128:
+        raise Unauthorized("Invalid bearer token: bad 'sub' claim")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthorized("Invalid bearer token: 'roles' must be a list of strings")
+    return Principal(subject=subject, roles=frozenset(roles) & ROLES)
+
+
+def issue_dev_token(
+    *,
+    subject: str,
+    roles: list[str],
+    secret: str,
+    issuer: str = "shop-dev-issuer",
+    audience: str = "shop",
+    ttl_seconds: int = 12 * 3600,
+) -> str:
+    """An HS256 token for local development and tests only."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "roles": roles,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,5 @@
+"""Database wiring: one async engine and session factory per process."""
+
+from shop_common.db.engine import create_engine, create_sessionmaker, ping
+
+__all__ = ["create_engine", "create_sessionmaker", "ping"]

@@ -1,0 +1,68 @@
+"""The FastAPI app factory every service API uses: one place for the cross-cutting parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from shop_common.auth.tokens import TokenVerifier
+from shop_common.observability import RequestIdMiddleware, configure_logging
+from shop_common.settings import ServiceSettings
+from shop_common.web.body_limit import BodySizeLimit
+from shop_common.web.health import health_router
+from shop_common.web.problems import install_problem_handlers
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+_PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details"}
+
+
+def create_service_app(
+    *,
+    title: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    lifespan: Lifespan,
+    version: str = "1.0.0",
+) -> FastAPI:
+    """Problem details, auth, body limit, request ids, metrics and health around `routers`.
+
+    `lifespan` must set `app.state.readiness_checks` (name -> async check).
+    """
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        responses={422: _PROBLEM, 400: _PROBLEM},
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.readiness_checks = {}
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    Instrumentator(
+        excluded_handlers=["/metrics", "/livez", "/readyz"],
+        should_group_status_codes=False,
+    ).instrument(app).expose(app, include_in_schema=False)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
+    """Run `app` on uvicorn with JSON logs; SIGINT/SIGTERM stop it gracefully."""
+    configure_logging(service, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,52 @@
+"""Cursor pagination: opaque keyset cursors over (created_at, id) and the page envelope."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+from uuid import UUID
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from shop_common.web.problems import BadRequest
+
+T = TypeVar("T")
+
+LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")]
+CursorQuery = Annotated[
+    str | None, Query(max_length=200, description="Opaque cursor from a previous page.")
+]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class Keyset(BaseModel):
+    """Position after the last item of a page: the sort key of that item."""
+
+    created_at: datetime
+    id: UUID
+
+
+def encode_cursor(position: Keyset) -> str:
+    raw = json.dumps([position.created_at.isoformat(), str(position.id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Keyset:
+    """Parse a cursor; anything not produced by `encode_cursor` is a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, id_ = json.loads(raw)
+        position = Keyset(created_at=datetime.fromisoformat(created_at), id=UUID(id_))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BadRequest("The cursor is not valid; start again without it.") from exc
+    if position.created_at.tzinfo is None:
+        raise BadRequest("The cursor is not valid; start again without it.")
+    return position

@@ -1,0 +1,1 @@
+"""Products: the catalog's items, their prices and their stock."""

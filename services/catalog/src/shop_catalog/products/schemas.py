@@ -1,0 +1,82 @@
+"""Request and response bodies of the products API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shop_catalog.products.models import MAX_STOCK
+
+MAX_PRICE_CENTS = 100_000_000_00  # 100 million in major units: far beyond any real item
+
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ProductCreate(_Input):
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price_cents: PriceCents
+    currency: Currency
+    stock_available: Annotated[int, Field(ge=0, le=MAX_STOCK)] = 0
+    active: bool = True
+
+
+class ProductPatch(_Input):
+    """Fields to change; absent fields stay as they are, null is not a value."""
+
+    name: Name | None = None
+    description: Description | None = None
+    price_cents: PriceCents | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _non_empty_non_null(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("at least one of name, description, price_cents, active is required")
+        nulls = [f for f in self.model_fields_set if getattr(self, f) is None]
+        if nulls:
+            raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.model_fields_set}
+
+
+class StockAdjustmentCreate(_Input):
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @model_validator(mode="after")
+    def _non_zero(self) -> Self:
+        if self.delta == 0:
+            raise ValueError("delta must not be zero")
+        return self
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    sku: str
+    name: str
+    description: str
+    price_cents: int
+    currency: str
+    stock_available: int
+    stock_reserved: int
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,93 @@
+"""Product rules: creation, optimistic-concurrency updates, deactivation and stock changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_catalog.errors import DuplicateSku, InsufficientStock, ProductNotFound, StaleProduct
+from shop_catalog.products import repository as repo
+from shop_catalog.products.models import MAX_STOCK, Product
+from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
+from shop_common.web.pagination import Keyset, Page, encode_cursor
+
+
+async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
+    try:
+        async with session.begin():
+            return await repo.insert_product(session, body.model_dump())
+    except IntegrityError as exc:
+        if repo.is_unique_violation(exc, repo.SKU_UNIQUE):
+            raise DuplicateSku(f"A product with sku {body.sku!r} already exists.") from exc
+        raise
+
+
+async def get_product(session: AsyncSession, product_id: UUID) -> Product:
+    product = await repo.get_product(session, product_id)
+    if product is None:
+        raise ProductNotFound(f"No product {product_id}.")
+    return product
+
+
+async def list_products(
+    session: AsyncSession,
+    *,
+    limit: int,
+    after: Keyset | None,
+    q: str | None,
+    active: bool | None,
+    ids: Sequence[UUID] | None,
+) -> Page[ProductOut]:
+    rows = await repo.list_products(
+        session, limit=limit + 1, after=after, q=q, active=active, ids=ids
+    )
+    items = [ProductOut.model_validate(p) for p in rows[:limit]]
+    next_cursor = (
+        encode_cursor(Keyset(created_at=items[-1].created_at, id=items[-1].id))
+        if len(rows) > limit
+        else None
+    )
+    return Page[ProductOut](items=items, next_cursor=next_cursor)
+
+
+async def update_product(
+    session: AsyncSession, product_id: UUID, versions: list[int] | None, patch: ProductPatch
+) -> Product:
+    async with session.begin():
+        product = await repo.update_if_version(session, product_id, versions, patch.changes())
+        if product is None:
+            await _raise_missing_or_stale(session, product_id)
+        assert product is not None
+        return product
+
+
+async def deactivate_product(session: AsyncSession, product_id: UUID) -> Product | None:
+    """Idempotent: returns the deactivated product, or None if it was already inactive."""
+    async with session.begin():
+        product = await repo.deactivate(session, product_id)
+        if product is None and not await repo.product_exists(session, product_id):
+            raise ProductNotFound(f"No product {product_id}.")
+        return product
+
+
+async def adjust_stock(
+    session: AsyncSession, product_id: UUID, *, delta: int, reason: str, actor: str
+) -> Product:
+    async with session.begin():
+        product = await repo.adjust_stock(session, product_id, delta, reason, actor)
+        if product is None:
+            if not await repo.product_exists(session, product_id):
+                raise ProductNotFound(f"No product {product_id}.")
+            raise InsufficientStock(
+                f"Adjusting by {delta} would take available stock outside 0..{MAX_STOCK}."
+            )
+        return product
+
+
+async def _raise_missing_or_stale(session: AsyncSession, product_id: UUID) -> None:
+    if not await repo.product_exists(session, product_id):
+        raise ProductNotFound(f"No product {product_id}.")
+    raise StaleProduct("The product changed since you read it; GET it again and retry.")

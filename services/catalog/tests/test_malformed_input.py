@@ -1,0 +1,108 @@
+"""No malformed request gets a 5xx or writes anything: each gets a 4xx problem+json."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from tests.support import assert_problem
+
+pytestmark = pytest.mark.integration
+
+VALID = {"sku": "OK-1", "name": "n", "price_cents": 1, "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**VALID, "sku": ""},
+        {**VALID, "sku": "has space"},
+        {**VALID, "sku": "x" * 65},
+        {**VALID, "sku": 12},
+        {**VALID, "name": "   "},
+        {**VALID, "name": "n" * 201},
+        {**VALID, "description": "d" * 2001},
+        {**VALID, "price_cents": -1},
+        {**VALID, "price_cents": 10**100},
+        {**VALID, "price_cents": 1e3},
+        {**VALID, "price_cents": None},
+        {**VALID, "currency": "eur"},
+        {**VALID, "currency": "EURO"},
+        {**VALID, "stock_available": -5},
+        {**VALID, "stock_available": 2**63},
+        {**VALID, "active": "true"},
+        {**VALID, "id": str(uuid.uuid4())},
+        {**VALID, "version": 7},
+        {**VALID, "stock_reserved": 3},
+        {k: v for k, v in VALID.items() if k != "sku"},
+        [VALID],
+        None,
+        "text",
+        123,
+    ],
+)
+async def test_create_rejects_bad_fields_with_422(
+    client: httpx.AsyncClient, admin: dict[str, str], body: Any
+) -> None:
+    response = await client.post("/v1/products", json=body, headers=admin)
+    problem = assert_problem(response, 422)
+    assert problem["errors"], problem
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b'{"sku": "A",}', b"\xff\xfe", b'{"price_cents": NaN}', b"[" * 5000],
+)
+async def test_malformed_json_is_400(
+    client: httpx.AsyncClient, admin: dict[str, str], raw: bytes
+) -> None:
+    headers = {**admin, "Content-Type": "application/json"}
+    response = await client.post("/v1/products", content=raw, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert_problem(response, response.status_code)
+
+
+async def test_non_json_content_type_is_4xx(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    headers = {**admin, "Content-Type": "text/plain"}
+    response = await client.post("/v1/products", content=json.dumps(VALID), headers=headers)
+    assert 400 <= response.status_code < 500
+    assert_problem(response, response.status_code)
+
+
+async def test_oversized_body_is_413_by_content_length(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    body = {**VALID, "description": "x" * 70_000}
+    assert_problem(await client.post("/v1/products", json=body, headers=admin), 413)
+
+
+async def test_oversized_chunked_body_is_413(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"sku": "BIG", "description": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    headers = {**admin, "Content-Type": "application/json"}
+    response = await client.post("/v1/products", content=chunks(), headers=headers)
+    assert_problem(response, 413)
+    assert (await client.get("/v1/products", params={"q": "BIG"})).json()["items"] == []
+
+
+async def test_unknown_route_and_method_are_problem_json(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/v1/nope"), 404)
+    assert_problem(await client.put("/v1/products"), 405)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a.b.c", "x"])
+async def test_garbage_authorization_is_401(client: httpx.AsyncClient, header: str) -> None:
+    response = await client.post("/v1/products", json=VALID, headers={"Authorization": header})
+    assert_problem(response, 401)

@@ -10,15 +10,21 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
+import httpx
 import pytest
-from tests.support import TEST_JWT_SECRET, ServiceDb
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
 
+from shop_catalog.main import create_app as create_catalog_app
+from shop_catalog.settings import CatalogSettings
 from shop_common.auth import issue_dev_token
 from shop_common.db.migrations import upgrade
 from shop_common.db.provision import ServiceDatabase, provision
+from tests.support import TEST_JWT_SECRET, ServiceDb
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
@@ -111,3 +117,42 @@ def make_token() -> Callable[..., str]:
         return issue_dev_token(subject=subject, roles=list(roles), secret=TEST_JWT_SECRET)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def admin(make_token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token('root', 'admin')}"}
+
+
+@pytest.fixture(scope="session")
+def customer(make_token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token('alice', 'customer')}"}
+
+
+@pytest.fixture(scope="session")
+def catalog_db(provision_service: Callable[[str], ServiceDb]) -> ServiceDb:
+    return provision_service("catalog")
+
+
+@pytest.fixture(scope="session")
+def catalog_settings(catalog_db: ServiceDb, amqp_url: str) -> CatalogSettings:
+    return CatalogSettings(
+        database_url=catalog_db.url,
+        amqp_url=SecretStr(amqp_url),
+        jwt_secret=SecretStr(TEST_JWT_SECRET),
+    )
+
+
+@pytest.fixture(scope="session")
+async def catalog_app(catalog_settings: CatalogSettings) -> AsyncIterator[FastAPI]:
+    """The real Catalog app (real PostgreSQL), in-process for speed."""
+    app = create_catalog_app(catalog_settings)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def catalog_client(catalog_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=catalog_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog.test") as c:
+        yield c

@@ -1,58 +1,18 @@
-"""Catalog test fixtures: a provisioned, migrated schema and the real app over ASGI."""
+"""Catalog test fixtures: `client` is the real Catalog app over ASGI (see the root conftest)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from pydantic import SecretStr
-from tests.support import TEST_JWT_SECRET, ServiceDb
-
-from shop_catalog.main import create_app
-from shop_catalog.settings import CatalogSettings
-
-
-@pytest.fixture(scope="session")
-def catalog_db(provision_service: Callable[[str], ServiceDb]) -> ServiceDb:
-    return provision_service("catalog")
-
-
-@pytest.fixture(scope="session")
-def catalog_settings(catalog_db: ServiceDb, amqp_url: str) -> CatalogSettings:
-    return CatalogSettings(
-        database_url=catalog_db.url,
-        amqp_url=SecretStr(amqp_url),
-        jwt_secret=SecretStr(TEST_JWT_SECRET),
-    )
-
-
-@pytest.fixture(scope="session")
-async def catalog_app(catalog_settings: CatalogSettings) -> AsyncIterator[FastAPI]:
-    app = create_app(catalog_settings)
-    async with LifespanManager(app):
-        yield app
 
 
 @pytest.fixture
-async def client(catalog_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=catalog_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://catalog.test") as c:
-        yield c
-
-
-@pytest.fixture(scope="session")
-def admin(make_token: Callable[..., str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token('root', 'admin')}"}
-
-
-@pytest.fixture(scope="session")
-def customer(make_token: Callable[..., str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token('alice', 'customer')}"}
+def client(catalog_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return catalog_client
 
 
 def product_body(**overrides: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tests.support import TEST_JWT_SECRET, assert_problem
 
 pytestmark = pytest.mark.integration

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support import assert_problem
 
 pytestmark = pytest.mark.integration

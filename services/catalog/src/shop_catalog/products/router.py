@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from shop_catalog.deps import SessionDep
 from shop_catalog.products import service
 from shop_catalog.products.etag import etag, versions_from_if_match
 from shop_catalog.products.models import Product
@@ -20,6 +19,7 @@ from shop_catalog.products.schemas import (
 from shop_common.auth import AdminDep
 from shop_common.web.pagination import CursorQuery, LimitQuery, Page, decode_cursor
 from shop_common.web.problems import Unprocessable
+from shop_common.web.sessions import SessionDep
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 MAX_IDS = 100

@@ -1,4 +1,4 @@
-"""FastAPI dependencies of the Catalog API."""
+"""The request-scoped database session dependency (the app's lifespan sets the factory)."""
 
 from __future__ import annotations
 

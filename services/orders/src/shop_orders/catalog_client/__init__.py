@@ -1,0 +1,1 @@
+"""Orders' view of the Catalog API, over the shared resilient HTTP client."""

@@ -1,0 +1,1 @@
+"""Idempotency-Key handling for order placement (per customer, expiring, in PostgreSQL)."""

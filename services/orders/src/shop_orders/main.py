@@ -1,0 +1,64 @@
+"""Orders API: the FastAPI app and its `orders-api` entrypoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import httpx
+from fastapi import FastAPI
+
+from shop_common.db import create_engine, create_sessionmaker, ping
+from shop_common.http import ResilientHttpClient
+from shop_common.web.app import create_service_app, serve
+from shop_common.web.health import broker_check
+from shop_orders.catalog_client.client import CatalogClient
+from shop_orders.orders.pricing import Pricer
+from shop_orders.orders.router import router as orders_router
+from shop_orders.settings import OrdersSettings
+
+SERVICE = "orders"
+
+
+def create_app(
+    settings: OrdersSettings | None = None,
+    *,
+    catalog_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """`catalog_transport` lets tests put Catalog in-process (ASGITransport) or fake it."""
+    settings = settings or OrdersSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            schema=settings.db_schema,
+            application_name=f"{SERVICE}-api",
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        http = ResilientHttpClient(settings.catalog_client_config(), transport=catalog_transport)
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.catalog_http = http
+        app.state.pricer = Pricer(
+            CatalogClient(http), retry_after_seconds=settings.unavailable_retry_after_seconds
+        )
+        app.state.readiness_checks = {
+            "database": partial(ping, engine),
+            "broker": broker_check(settings.amqp_url.get_secret_value()),
+        }
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await engine.dispose()
+
+    return create_service_app(
+        title="Orders", settings=settings, routers=[orders_router], lifespan=lifespan
+    )
+
+
+def run_api() -> None:
+    settings = OrdersSettings()
+    serve(create_app(settings), settings, SERVICE)

@@ -1,0 +1,1 @@
+"""Orders: placing, reading and cancelling customer orders."""

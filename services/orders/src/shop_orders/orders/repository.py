@@ -1,0 +1,51 @@
+"""SQL for orders: the one place that knows the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_common.web.pagination import Keyset
+from shop_orders.orders.models import Order
+
+
+async def add_order(session: AsyncSession, order: Order) -> Order:
+    session.add(order)
+    await session.flush()
+    await session.refresh(order, ["created_at", "updated_at"])
+    return order
+
+
+async def get_order(
+    session: AsyncSession, order_id: UUID, *, for_update: bool = False
+) -> Order | None:
+    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before: Keyset | None,
+    customer_id: str | None,
+    status: str | None,
+) -> Sequence[Order]:
+    """Newest first."""
+    stmt = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(tuple_(Order.created_at, Order.id) < (before.created_at, before.id))
+    if customer_id is not None:
+        stmt = stmt.where(Order.customer_id == customer_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    return (await session.scalars(stmt)).all()
+
+
+def touch(order: Order) -> None:
+    order.updated_at = func.now()

@@ -1,0 +1,1 @@
+"""Local copy of Catalog's products, kept from its events: the pricing fallback."""

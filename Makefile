@@ -7,6 +7,8 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
+# Imports are much faster with compiled bytecode, and some machines set PYTHONDONTWRITEBYTECODE.
+export UV_COMPILE_BYTECODE := 1
 
 # Dev-only signing secret shared by both services and `make token`. Never use in production.
 export JWT_SECRET ?= dev-only-hs256-secret-change-me-0123456789abcdef

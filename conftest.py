@@ -11,6 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import httpx
@@ -88,6 +89,11 @@ def provision_service(pg_database: str) -> Iterator[Callable[[str], ServiceDb]]:
     made: dict[str, ServiceDb] = {}
 
     def make(service: str) -> ServiceDb:
+        # A thread of its own: callers may be inside the test event loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(_make, service).result()
+
+    def _make(service: str) -> ServiceDb:
         if service not in made:
             role = f"{service}_svc_{suffix}"
             asyncio.run(

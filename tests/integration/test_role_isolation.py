@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
+
 from tests.support import ServiceDb
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["catalog"]
+SERVICES = ["catalog", "orders"]
 
 
 def _dsn(url: str) -> str:
@@ -101,3 +102,22 @@ async def test_provisioning_is_idempotent(
     await provision(_dsn(pg_admin_url), target)
     await provision(_dsn(pg_admin_url), target)
     assert await conn.fetchval("SELECT count(*) FROM alembic_version") == 1
+
+
+@pytest.mark.parametrize(("service", "other"), [("catalog", "orders"), ("orders", "catalog")])
+async def test_neither_service_can_touch_the_others_schema(
+    provision_service: Callable[[str], ServiceDb], service: str, other: str
+) -> None:
+    mine, theirs = provision_service(service), provision_service(other)
+    conn = await asyncpg.connect(_dsn(mine.url))
+    try:
+        for statement in [
+            f"SELECT * FROM {theirs.schema}.alembic_version",
+            f"SELECT * FROM {theirs.schema}.outbox",
+            f"DELETE FROM {theirs.schema}.alembic_version",
+            f"CREATE TABLE {theirs.schema}.planted (v int)",
+        ]:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -28,6 +28,7 @@ ADMIN_DSN = os.environ.get(
 AMQP_URL = os.environ.get("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 LOG_DIR = Path(".run")
 READY_TIMEOUT_SECONDS = 60
+SERVICES = ("catalog", "orders")
 
 
 @dataclass
@@ -124,15 +125,20 @@ def _stop(processes: list[Process]) -> None:
 
 
 def _processes() -> list[Process]:
-    catalog_port = os.environ.get("CATALOG_PORT", "8001")
+    catalog, orders = _url("CATALOG_PORT", "8001"), _url("ORDERS_PORT", "8002")
     return [
-        Process("catalog-api", ["catalog-api"], f"http://127.0.0.1:{catalog_port}/readyz"),
+        Process("catalog-api", ["catalog-api"], f"{catalog}/readyz"),
+        Process("orders-api", ["orders-api"], f"{orders}/readyz", {"ORDERS_CATALOG_URL": catalog}),
     ]
+
+
+def _url(port_variable: str, default: str) -> str:
+    return f"http://127.0.0.1:{os.environ.get(port_variable, default)}"
 
 
 def main() -> None:
     asyncio.run(_check_infrastructure())
-    for service in ("catalog",):
+    for service in SERVICES:
         asyncio.run(
             provision(
                 ADMIN_DSN,
@@ -172,11 +178,12 @@ def _print_banner() -> None:
     secret = os.environ["JWT_SECRET"]
     admin = issue_dev_token(subject="admin", roles=["admin"], secret=secret)
     customer = issue_dev_token(subject="alice", roles=["customer"], secret=secret)
-    catalog = f"http://127.0.0.1:{os.environ.get('CATALOG_PORT', '8001')}"
+    catalog, orders = _url("CATALOG_PORT", "8001"), _url("ORDERS_PORT", "8002")
     _say("ready. Ctrl-C stops everything.")
     print(  # noqa: T201
         f"""
   Catalog API   {catalog}/v1/products    docs: {catalog}/docs
+  Orders API    {orders}/v1/orders      docs: {orders}/docs
   Logs          {LOG_DIR}/<process>.log
 
   export ADMIN_TOKEN={admin}

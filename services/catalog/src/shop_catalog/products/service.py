@@ -10,15 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.errors import DuplicateSku, InsufficientStock, ProductNotFound, StaleProduct
 from shop_catalog.products import repository as repo
+from shop_catalog.products.events import product_changed
 from shop_catalog.products.models import MAX_STOCK, Product
 from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
+from shop_common.events import EventType
 from shop_common.web.pagination import Keyset, Page, encode_cursor
 
 
 async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
     try:
         async with session.begin():
-            return await repo.insert_product(session, body.model_dump())
+            product = await repo.insert_product(session, body.model_dump())
+            await product_changed(session, EventType.PRODUCT_CREATED_V1, product)
+            return product
     except IntegrityError as exc:
         if repo.is_unique_violation(exc, repo.SKU_UNIQUE):
             raise DuplicateSku(f"A product with sku {body.sku!r} already exists.") from exc
@@ -61,6 +65,7 @@ async def update_product(
         if product is None:
             await _raise_missing_or_stale(session, product_id)
         assert product is not None
+        await product_changed(session, EventType.PRODUCT_UPDATED_V1, product)
         return product
 
 
@@ -68,8 +73,11 @@ async def deactivate_product(session: AsyncSession, product_id: UUID) -> Product
     """Idempotent: returns the deactivated product, or None if it was already inactive."""
     async with session.begin():
         product = await repo.deactivate(session, product_id)
-        if product is None and not await repo.product_exists(session, product_id):
-            raise ProductNotFound(f"No product {product_id}.")
+        if product is None:
+            if not await repo.product_exists(session, product_id):
+                raise ProductNotFound(f"No product {product_id}.")
+            return None
+        await product_changed(session, EventType.PRODUCT_DEACTIVATED_V1, product)
         return product
 
 

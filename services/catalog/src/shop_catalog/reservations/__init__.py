@@ -1,0 +1,1 @@
+"""Stock reservations for orders: reserve all lines or none, release exactly once."""

@@ -1,0 +1,23 @@
+"""`catalog-worker`: Catalog's outbox relay and its consumer of Orders' events."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shop_catalog.messaging import INBOX, OUTBOX
+from shop_catalog.reservations.service import HANDLERS
+from shop_catalog.settings import CatalogSettings
+from shop_common.messaging.service_worker import run_service_worker
+from shop_common.observability import configure_logging
+
+SERVICE = "catalog"
+
+
+def run_worker() -> None:
+    settings = CatalogSettings()
+    configure_logging(f"{SERVICE}-worker", settings.log_level)
+    asyncio.run(
+        run_service_worker(
+            service=SERVICE, settings=settings, outbox=OUTBOX, inbox=INBOX, handlers=HANDLERS
+        )
+    )

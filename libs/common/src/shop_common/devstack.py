@@ -126,7 +126,11 @@ def _stop(processes: list[Process]) -> None:
 
 def _processes() -> list[Process]:
     catalog, orders = _url("CATALOG_PORT", "8001"), _url("ORDERS_PORT", "8002")
+    catalog_worker = _url("CATALOG_WORKER_PORT", "9101")
+    orders_worker = _url("ORDERS_WORKER_PORT", "9102")
     return [
+        Process("catalog-worker", ["catalog-worker"], f"{catalog_worker}/readyz"),
+        Process("orders-worker", ["orders-worker"], f"{orders_worker}/readyz"),
         Process("catalog-api", ["catalog-api"], f"{catalog}/readyz"),
         Process("orders-api", ["orders-api"], f"{orders}/readyz", {"ORDERS_CATALOG_URL": catalog}),
     ]
@@ -184,6 +188,8 @@ def _print_banner() -> None:
         f"""
   Catalog API   {catalog}/v1/products    docs: {catalog}/docs
   Orders API    {orders}/v1/orders      docs: {orders}/docs
+  Workers       {_url("CATALOG_WORKER_PORT", "9101")}/metrics (catalog)
+                {_url("ORDERS_WORKER_PORT", "9102")}/metrics (orders)
   Logs          {LOG_DIR}/<process>.log
 
   export ADMIN_TOKEN={admin}

@@ -1,0 +1,1 @@
+"""Consumer-driven contracts between the services (Pact), consumer and provider side."""

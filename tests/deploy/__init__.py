@@ -1,0 +1,1 @@
+"""Static checks of the deployment artifacts: images, compose, Kubernetes manifests."""

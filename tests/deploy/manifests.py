@@ -1,0 +1,135 @@
+"""Where the deployment artifacts live and how the tests render and read them."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.compose_interpolation import interpolate, read_env_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+K8S_DIR = REPO_ROOT / "k8s"
+DEPLOY_TESTS_DIR = Path(__file__).resolve().parent
+SCHEMAS_DIR = DEPLOY_TESTS_DIR / "schemas"
+FIXTURES_DIR = DEPLOY_TESTS_DIR / "fixtures"
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+
+SERVICES = ("catalog", "orders")
+DOCKERFILES = {service: REPO_ROOT / "services" / service / "Dockerfile" for service in SERVICES}
+
+# Every kustomization that must build, and the namespace its objects land in.
+KUSTOMIZATIONS = {
+    "base": K8S_DIR / "base",
+    "dev": K8S_DIR / "overlays" / "dev",
+    "prod": K8S_DIR / "overlays" / "prod",
+    "prod-keda": K8S_DIR / "overlays" / "prod-keda",
+}
+OVERLAYS = ("dev", "prod", "prod-keda")
+NAMESPACES = {"dev": "shop-dev", "prod": "shop", "prod-keda": "shop"}
+
+# The Kubernetes release whose OpenAPI schemas (shipped by kubernetes-validate) the
+# rendered objects must satisfy: the oldest minor the manifests target (sleep preStop
+# hooks, matchLabelKeys in topology spread constraints need >= 1.30).
+KUBERNETES_VERSION = "1.33.0"
+
+Manifest = dict[str, Any]
+
+
+def venv_tool(name: str) -> str:
+    """A console script installed in the test interpreter's environment (hadolint, checkov...)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run the tests with `uv run --frozen pytest`")
+    return found
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl is not on PATH; it renders the kustomizations (`kubectl kustomize`)")
+    return found
+
+
+def kustomize_build(path: Path) -> str:
+    """`kubectl kustomize <path>`: the rendered multi-document YAML (fails the test on error)."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"kubectl kustomize {path.relative_to(REPO_ROOT)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def load_documents(text: str) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def qualified_name(obj: Manifest) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def of_kind(objs: list[Manifest], *kinds: str) -> list[Manifest]:
+    return [obj for obj in objs if obj["kind"] in kinds]
+
+
+def find(objs: list[Manifest], kind: str, name: str) -> Manifest:
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected exactly one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
+
+
+def pod_spec(obj: Manifest) -> Manifest:
+    if obj["kind"] == "CronJob":
+        return dict(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    return dict(obj["spec"]["template"]["spec"])
+
+
+def pod_templates(objs: list[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
+    """(workload, pod spec) for every object that runs pods."""
+    for obj in objs:
+        if obj["kind"] in (*POD_TEMPLATE_KINDS, "CronJob"):
+            yield obj, pod_spec(obj)
+
+
+def all_containers(spec: Manifest) -> list[Manifest]:
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def is_shop_app(obj: Manifest) -> bool:
+    """Objects of the two services themselves (not the dev databases or operators' CRs)."""
+    labels = obj["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/name") in SERVICES
+
+
+@cache
+def raw_compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return document
+
+
+def resolved_compose(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compose model as `docker compose config` sees it with .env.example copied to .env."""
+    variables = read_env_file(ENV_EXAMPLE) if env is None else env
+    resolved: dict[str, Any] = interpolate(copy.deepcopy(raw_compose()), variables)
+    return resolved

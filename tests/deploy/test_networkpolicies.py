@@ -1,0 +1,151 @@
+"""Prod NetworkPolicies allow exactly the intended flows (and the evaluator can say no)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.manifests import Manifest, find, of_kind
+from tests.deploy.netpol import Endpoint, flow_allowed
+
+pytestmark = pytest.mark.deploy
+
+NAMESPACE = "shop"
+
+
+def pod_of(objs: list[Manifest], kind: str, name: str) -> Endpoint:
+    """The endpoint of a rendered workload's pods (labels from its pod template)."""
+    workload = find(objs, kind, name)
+    return Endpoint(name, NAMESPACE, workload["spec"]["template"]["metadata"]["labels"])
+
+
+def endpoints(objs: list[Manifest]) -> dict[str, Endpoint]:
+    found = {
+        name: pod_of(objs, "Deployment", name)
+        for name in ("catalog-api", "catalog-worker", "orders-api", "orders-worker")
+    }
+    found |= {
+        f"{service}-migrate": pod_of(objs, "Job", f"{service}-migrate")
+        for service in ("catalog", "orders")
+    }
+    # Pods the operators create (their labels are the operators' documented conventions).
+    found["db"] = Endpoint("db", NAMESPACE, {"cnpg.io/cluster": "shop-db", "role": "primary"})
+    found["mq"] = Endpoint(
+        "mq",
+        NAMESPACE,
+        {"app.kubernetes.io/name": "shop-mq", "app.kubernetes.io/part-of": "rabbitmq"},
+    )
+    found["ingress"] = Endpoint(
+        "ingress", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
+    )
+    found["prometheus"] = Endpoint("prometheus", "monitoring", {"app": "prometheus"})
+    found["dns"] = Endpoint("dns", "kube-system", {"k8s-app": "kube-dns"})
+    found["keda"] = Endpoint("keda", "keda", {"app": "keda-operator"})
+    found["cnpg-operator"] = Endpoint("cnpg-operator", "cnpg-system", {"app": "cnpg"})
+    found["other"] = Endpoint("other", "default", {"app": "curious"})
+    found["internet"] = Endpoint("internet", None, ip="203.0.113.10")
+    found["private"] = Endpoint("private", None, ip="10.20.30.40")
+    found["cloud-metadata"] = Endpoint("cloud-metadata", None, ip="169.254.169.254")
+    return found
+
+
+APPS = ("catalog-api", "catalog-worker", "orders-api", "orders-worker")
+
+ALLOWED = [
+    ("ingress", "catalog-api", 8001),
+    ("ingress", "orders-api", 8002),
+    ("orders-api", "catalog-api", 8001),
+    *[(app, "db", 5432) for app in APPS],
+    *[(app, "mq", 5672) for app in APPS],
+    ("catalog-migrate", "db", 5432),
+    ("orders-migrate", "db", 5432),
+    ("prometheus", "catalog-api", 8001),
+    ("prometheus", "catalog-worker", 9101),
+    ("prometheus", "orders-worker", 9102),
+    ("cnpg-operator", "db", 8000),
+    ("db", "db", 5432),
+    # The APIs fetch the identity provider's signing keys (JWKS over HTTPS).
+    ("catalog-api", "internet", 443),
+    ("orders-api", "internet", 443),
+]
+
+DENIED = [
+    ("catalog-api", "orders-api", 8002),
+    ("catalog-worker", "orders-api", 8002),
+    ("orders-worker", "catalog-api", 8001),
+    ("other", "catalog-api", 8001),
+    ("other", "db", 5432),
+    ("ingress", "catalog-worker", 9101),
+    ("ingress", "db", 5432),
+    ("ingress", "mq", 5672),
+    ("catalog-worker", "internet", 443),
+    ("orders-worker", "internet", 443),
+    ("catalog-migrate", "internet", 443),
+    ("orders-api", "internet", 80),
+    ("catalog-api", "private", 443),
+    ("orders-api", "cloud-metadata", 443),
+    ("orders-api", "cloud-metadata", 80),
+    ("catalog-migrate", "mq", 5672),
+    ("catalog-migrate", "catalog-api", 8001),
+    ("orders-api", "catalog-api", 9101),
+    ("catalog-api", "db", 5433),
+    ("keda", "mq", 5672),
+]
+
+
+@pytest.fixture(scope="module")
+def prod(rendered: dict[str, list[Manifest]]) -> tuple[list[Manifest], dict[str, Endpoint]]:
+    objs = rendered["prod"]
+    return of_kind(objs, "NetworkPolicy"), endpoints(objs)
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), ALLOWED)
+def test_flow_is_allowed(
+    src: str, dst: str, port: int, prod: tuple[list[Manifest], dict[str, Endpoint]]
+) -> None:
+    policies, pods = prod
+    assert flow_allowed(policies, pods[src], pods[dst], port)
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), DENIED)
+def test_flow_is_denied(
+    src: str, dst: str, port: int, prod: tuple[list[Manifest], dict[str, Endpoint]]
+) -> None:
+    policies, pods = prod
+    assert not flow_allowed(policies, pods[src], pods[dst], port)
+
+
+@pytest.mark.parametrize("src", [*APPS, "catalog-migrate", "db", "mq"])
+def test_dns_is_allowed_and_nothing_else_on_port_53(
+    src: str, prod: tuple[list[Manifest], dict[str, Endpoint]]
+) -> None:
+    policies, pods = prod
+    assert flow_allowed(policies, pods[src], pods["dns"], 53, "UDP")
+    assert flow_allowed(policies, pods[src], pods["dns"], 53, "TCP")
+    assert not flow_allowed(policies, pods[src], pods["internet"], 53, "UDP")
+
+
+def test_default_deny_covers_every_pod(prod: tuple[list[Manifest], dict[str, Endpoint]]) -> None:
+    policies, _ = prod
+    deny = [p for p in policies if p["metadata"]["name"] == "default-deny-all"]
+    assert len(deny) == 1
+    assert deny[0]["spec"]["podSelector"] == {}
+    assert set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny[0]["spec"]
+    assert "egress" not in deny[0]["spec"]
+
+
+def test_without_policies_everything_is_allowed(
+    prod: tuple[list[Manifest], dict[str, Endpoint]],
+) -> None:
+    _, pods = prod
+    assert flow_allowed([], pods["other"], pods["db"], 5432)
+
+
+def test_keda_component_opens_exactly_its_queue_depth_flow(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    objs = rendered["prod-keda"]
+    policies, pods = of_kind(objs, "NetworkPolicy"), endpoints(objs)
+    assert flow_allowed(policies, pods["keda"], pods["mq"], 5672)
+    assert not flow_allowed(policies, pods["keda"], pods["catalog-api"], 8001)
+    assert not flow_allowed(policies, pods["keda"], pods["mq"], 15672)

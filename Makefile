@@ -9,6 +9,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 # Imports are much faster with compiled bytecode, and some machines set PYTHONDONTWRITEBYTECODE.
 export UV_COMPILE_BYTECODE := 1
+# Pact's core otherwise reports usage over the network.
+export PACT_DO_NOT_TRACK := true
 
 # Dev-only signing secret shared by both services and `make token`. Never use in production.
 export JWT_SECRET ?= dev-only-hs256-secret-change-me-0123456789abcdef

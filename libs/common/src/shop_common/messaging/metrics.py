@@ -1,0 +1,36 @@
+"""Prometheus metrics of the relay and the consumers (default registry, so /metrics has them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+OUTBOX_PUBLISHED = Counter(
+    "shop_outbox_published_total",
+    "Outbox events confirmed by the broker and marked sent.",
+    ["outbox"],
+)
+OUTBOX_FAILURES = Counter(
+    "shop_outbox_publish_failures_total",
+    "Outbox publish attempts that failed; reason is unroutable, nacked or broker_error.",
+    ["outbox", "reason"],
+)
+OUTBOX_PENDING = Gauge(
+    "shop_outbox_pending",
+    "Outbox rows not yet published.",
+    ["outbox"],
+)
+OUTBOX_LAG = Gauge(
+    "shop_outbox_lag_seconds",
+    "Age of the oldest unpublished outbox row (0 when none).",
+    ["outbox"],
+)
+EVENTS_CONSUMED = Counter(
+    "shop_events_consumed_total",
+    "Deliveries by outcome: handled, duplicate, retried or parked.",
+    ["queue", "type", "outcome"],
+)
+CONSUMER_SESSIONS = Counter(
+    "shop_consumer_sessions_total",
+    "Broker sessions a consumer has opened (more than one means it reconnected).",
+    ["queue"],
+)

@@ -1,0 +1,122 @@
+"""Transactional outbox: an event is a row written in the same transaction as its cause."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from shop_common.events import EventPayload, payload_model
+from shop_common.messaging.envelope import Envelope
+from shop_common.messaging.tracing import TRACEPARENT_HEADER, current_traceparent
+
+
+def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
+    """The outbox table, in `metadata`'s schema; create it from the service's migrations.
+
+    `seq` orders rows for the relay (oldest first); it is never used as a high-water mark,
+    because sequence values are taken at insert and committed in any order.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+        Column("source", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        # A row that failed waits until then before the next try (per-row backoff).
+        Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index(f"ix_{name}_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        Index(f"ix_{name}_published_at", "published_at"),
+    )
+
+
+def notify_channel(table: Table) -> str:
+    """The LISTEN/NOTIFY channel of an outbox table: `<schema>_<table>`, e.g. `orders_outbox`."""
+    return f"{table.schema}_{table.name}" if table.schema else table.name
+
+
+class Outbox:
+    """Writes events of one service (`service` gives the CloudEvents source `/<service>`)."""
+
+    def __init__(self, table: Table, *, service: str) -> None:
+        self.table = table
+        self.source = f"/{service}"
+        self.channel = notify_channel(table)
+
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        payload: EventPayload,
+        *,
+        subject: str | uuid.UUID,
+        event_id: uuid.UUID | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope:
+        """Add an event inside the session's current transaction; returns its envelope.
+
+        Commits or rolls back with the caller's state change. The NOTIFY that wakes the
+        relay is transactional too: Postgres delivers it only on commit.
+        """
+        model = payload_model(event_type)
+        if type(payload) is not model:
+            raise TypeError(f"{event_type} carries {model.__name__}, not {type(payload).__name__}")
+        envelope = Envelope(
+            id=event_id or uuid.uuid4(),
+            source=self.source,
+            type=str(event_type),
+            subject=str(subject),
+            time=datetime.now(UTC),
+            data=payload.to_event_data(),
+            traceparent=traceparent or current_traceparent(),
+        )
+        headers: dict[str, Any] = {}
+        if envelope.traceparent:
+            headers[TRACEPARENT_HEADER] = envelope.traceparent
+        await session.execute(
+            insert(self.table).values(
+                id=envelope.id,
+                source=envelope.source,
+                type=envelope.type,
+                subject=envelope.subject,
+                payload=dict(envelope.data),
+                headers=headers,
+                created_at=envelope.time,
+            )
+        )
+        await session.execute(select(func.pg_notify(self.channel, "")))
+        return envelope
+
+
+async def delete_published(conn: AsyncConnection, table: Table, older_than: timedelta) -> int:
+    """Retention: drop rows published more than `older_than` ago; returns how many."""
+    result = await conn.execute(delete(table).where(table.c.published_at < func.now() - older_than))
+    return result.rowcount

@@ -1,0 +1,274 @@
+"""Outbox relay: publishes committed outbox rows to RabbitMQ, marking them sent after confirm.
+
+Delivery is at least once. A row is marked sent only in the transaction that claimed it,
+after the broker confirmed the message; if the relay dies in between, the row is claimed
+and published again later (consumers deduplicate by event id). Rows are claimed with
+`FOR UPDATE SKIP LOCKED`, so any number of relays can run against one outbox and each row
+is published by one of them at a time. There is no high-water mark: every pass looks for
+all unsent rows, so a row whose transaction committed late is never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import aiormq
+from aio_pika.abc import AbstractExchange
+from aiormq.exceptions import DeliveryError, PublishError
+from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shop_common.messaging import metrics
+from shop_common.messaging._aio import wait_any
+from shop_common.messaging.backoff import Backoff
+from shop_common.messaging.connection import BrokerSession
+from shop_common.messaging.envelope import Envelope, to_message
+from shop_common.messaging.errors import BrokerUnavailableError
+from shop_common.messaging.outbox import notify_channel
+from shop_common.messaging.topology import DEFAULT_EXCHANGE, declare_events_exchange
+from shop_common.messaging.tracing import TRACEPARENT_HEADER
+
+log = logging.getLogger(__name__)
+
+# Called with the ids the broker confirmed, before they are marked sent (a test seam).
+ConfirmedHook = Callable[[Sequence[UUID]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str  # metrics label: unroutable, nacked, invalid or broker_error
+    error: str
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        table: Table,
+        amqp_url: str,
+        exchange: str = DEFAULT_EXCHANGE,
+        batch_size: int = 100,
+        poll_interval: float = 2.0,
+        publish_timeout: float = 10.0,
+        row_retry_max: float = 60.0,
+        backoff: Backoff | None = None,
+        on_confirmed: ConfirmedHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.amqp_url = amqp_url
+        self.exchange_name = exchange
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.publish_timeout = publish_timeout
+        self.row_retry_max = row_retry_max
+        self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
+        self.on_confirmed = on_confirmed
+        self.name = notify_channel(table)
+        self._broker: BrokerSession | None = None
+        self._exchange: AbstractExchange | None = None
+        self._listener: tuple[AsyncConnection, Any] | None = None
+        self._wake = asyncio.Event()
+        self._claimed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set: on NOTIFY, every `poll_interval`, and after outages."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self._listen()
+                    self._wake.clear()  # before the pass: a NOTIFY during it is not lost
+                    await self.publish_pending_once()
+                    self.backoff.reset()
+                except Exception as exc:
+                    delay = self.backoff.next_delay()
+                    log.warning("relay %s: %r; retrying in %.2fs", self.name, exc, delay)
+                    await self._drop_connections()
+                    await wait_any(stop, max_wait=delay)
+                    continue
+                if self._claimed < self.batch_size:  # a full batch: more may be waiting
+                    await wait_any(stop, self._wake, max_wait=self.poll_interval)
+        finally:
+            await self.close()
+
+    async def publish_pending_once(self) -> int:
+        """Claim one batch of unsent rows, publish it, mark what the broker confirmed.
+
+        Returns how many rows were marked sent. Raises `BrokerUnavailableError` (after
+        recording what did succeed) when the broker connection failed mid-batch.
+        """
+        exchange = await self._ensure_exchange()
+        t = self.table
+        outcomes: list[_Failure | None] = []
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(t.c.id, t.c.source, t.c.type, t.c.subject, t.c.payload)
+                    .add_columns(t.c.headers, t.c.created_at, t.c.attempts)
+                    .where(t.c.published_at.is_(None), t.c.available_at <= func.now())
+                    .order_by(t.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            self._claimed = len(rows)
+            if rows:
+                # Started in seq order on one channel, so the broker receives them in order.
+                outcomes = await asyncio.gather(*(self._publish(exchange, row) for row in rows))
+                confirmed = [row.id for row, f in zip(rows, outcomes, strict=True) if f is None]
+                if confirmed and self.on_confirmed is not None:
+                    await self.on_confirmed(confirmed)
+                await self._record(conn, rows, outcomes)
+            await self._refresh_gauges(conn)
+        published = outcomes.count(None)
+        metrics.OUTBOX_PUBLISHED.labels(self.name).inc(published)
+        broken = [f for f in outcomes if f is not None and f.reason == "broker_error"]
+        if broken:
+            raise BrokerUnavailableError(broken[0].error)
+        return published
+
+    async def close(self) -> None:
+        await self._drop_connections()
+
+    async def _publish(self, exchange: AbstractExchange, row: Row[Any]) -> _Failure | None:
+        try:
+            envelope = Envelope(
+                id=row.id,
+                source=row.source,
+                type=row.type,
+                subject=row.subject,
+                time=row.created_at,
+                data=row.payload,
+                traceparent=(row.headers or {}).get(TRACEPARENT_HEADER),
+            )
+            message = to_message(envelope)
+        except (ValueError, TypeError) as exc:  # a row nobody should have written
+            return _Failure("invalid", f"invalid row: {exc}")
+        try:
+            confirmation = await exchange.publish(
+                message, routing_key=envelope.type, mandatory=True, timeout=self.publish_timeout
+            )
+        except PublishError as exc:  # Basic.Return: no queue is bound for this type
+            return _Failure("unroutable", f"unroutable: {exc}")
+        except DeliveryError as exc:
+            return _Failure("nacked", f"nacked: {exc}")
+        except (aiormq.exceptions.AMQPError, RuntimeError, OSError, TimeoutError) as exc:
+            return _Failure("broker_error", f"broker error: {exc!r}")
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            return _Failure("nacked", f"not acknowledged: {confirmation!r}")
+        return None
+
+    async def _record(
+        self, conn: AsyncConnection, rows: Sequence[Row[Any]], outcomes: Sequence[_Failure | None]
+    ) -> None:
+        t = self.table
+        confirmed = [row.id for row, failure in zip(rows, outcomes, strict=True) if not failure]
+        if confirmed:
+            await conn.execute(
+                update(t)
+                .where(t.c.id.in_(confirmed))
+                .values(published_at=func.now(), attempts=t.c.attempts + 1)
+            )
+        for row, failure in zip(rows, outcomes, strict=True):
+            if failure is None:
+                continue
+            metrics.OUTBOX_FAILURES.labels(self.name, failure.reason).inc()
+            log.warning(
+                "relay %s: event %s (%s) not published: %s",
+                self.name,
+                row.id,
+                row.type,
+                failure.error,
+            )
+            # A broker outage is retried by the run loop's backoff; a bad row waits on its own.
+            wait = 0.0 if failure.reason == "broker_error" else self._row_delay(row.attempts)
+            await conn.execute(
+                update(t)
+                .where(t.c.id == row.id)
+                .values(
+                    attempts=t.c.attempts + 1,
+                    last_error=failure.error[:2000],
+                    available_at=func.now() + timedelta(seconds=wait),
+                )
+            )
+
+    def _row_delay(self, attempts: int) -> float:
+        return min(self.row_retry_max, 0.5 * 2.0 ** min(int(attempts), 16))
+
+    async def _refresh_gauges(self, conn: AsyncConnection) -> None:
+        t = self.table
+        pending, oldest = (
+            await conn.execute(
+                select(func.count(), func.min(t.c.created_at)).where(t.c.published_at.is_(None))
+            )
+        ).one()
+        metrics.OUTBOX_PENDING.labels(self.name).set(pending)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.OUTBOX_LAG.labels(self.name).set(max(lag, 0.0))
+
+    async def _ensure_exchange(self) -> AbstractExchange:
+        if self._broker is not None and self._exchange is not None and self._broker.usable:
+            return self._exchange
+        await self._drop_broker()
+        broker = await BrokerSession.open(self.amqp_url, name=f"{self.name} relay")
+        try:
+            channel = await broker.channel(confirms=True)
+            self._exchange = await declare_events_exchange(channel, self.exchange_name)
+        except BaseException:
+            await broker.close()
+            raise
+        self._broker = broker
+        return self._exchange
+
+    async def _listen(self) -> None:
+        """LISTEN on the outbox channel on a dedicated connection (NOTIFY wakes the loop)."""
+        if self._listener is not None and not self._listener[1].is_closed():
+            return
+        await self._drop_listener()
+        conn = await self.engine.connect()
+        try:
+            driver = (await conn.get_raw_connection()).driver_connection
+            if driver is None:
+                raise RuntimeError("no driver connection to LISTEN on")
+            await driver.add_listener(self.name, self._on_notify)
+            # A dead LISTEN connection must wake the loop, which then listens anew.
+            driver.add_termination_listener(self._on_notify)
+        except BaseException:
+            await conn.invalidate()
+            await conn.close()
+            raise
+        self._listener = (conn, driver)
+        self._wake.set()  # rows may have been committed while nobody listened
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _drop_connections(self) -> None:
+        await self._drop_broker()
+        await self._drop_listener()
+
+    async def _drop_broker(self) -> None:
+        broker, self._broker, self._exchange = self._broker, None, None
+        if broker is not None:
+            await broker.close()
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        conn, driver = listener
+        with contextlib.suppress(Exception):
+            if driver.is_closed():
+                await conn.invalidate()
+            else:
+                await asyncio.wait_for(driver.remove_listener(self.name, self._on_notify), 5)
+        with contextlib.suppress(Exception):
+            await conn.close()

@@ -125,7 +125,7 @@ async def test_breaker_opens_falls_back_and_closes_against_a_real_catalog_proces
     assert fallback.status_code == 201, fallback.text
     assert fallback.json()["pricing_source"] == "replica"
     assert fallback.json()["lines"][0]["unit_price_cents"] == 700
-    assert elapsed < 0.5
+    assert elapsed < DEADLINE  # the breaker answers; nothing waits for a dead Catalog
 
     metric = REGISTRY.get_sample_value("shop_http_client_circuit_state", {"target": "catalog"})
     assert metric == 2

@@ -108,8 +108,10 @@ def upstream(tmp_path: Path) -> Iterator[UpstreamProcess]:
 
 
 async def test_breaker_trips_on_a_dead_upstream_and_recovers_when_it_returns(
-    upstream: UpstreamProcess, metrics, read_metric
+    upstream: UpstreamProcess, metrics, read_metric, clock
 ) -> None:
+    # The breaker's reset timeout runs on a hand-moved clock, so a slow process restart on a
+    # loaded machine cannot make the breaker half-open before the test looks.
     reset_timeout = 3.0
     config = ResilientHttpClientConfig(
         target="catalog",
@@ -125,7 +127,9 @@ async def test_breaker_trips_on_a_dead_upstream_and_recovers_when_it_returns(
     upstream.start()
     await upstream.wait_ready()
 
-    async with ResilientHttpClient(config, transport=transport, metrics=metrics) as client:
+    async with ResilientHttpClient(
+        config, transport=transport, metrics=metrics, clock=clock
+    ) as client:
         page = await client.get_json("/v1/products", params={"ids": "a,b"})
         assert page == {"items": [], "next_cursor": None, "path": "/v1/products"}
         assert client.breaker.state is BreakerState.CLOSED
@@ -134,7 +138,6 @@ async def test_breaker_trips_on_a_dead_upstream_and_recovers_when_it_returns(
         upstream.kill()
         with pytest.raises(RetriesExhausted) as caught:
             await client.get_json("/v1/products")
-        opened = time.monotonic()
         assert isinstance(caught.value.__cause__, httpx.TransportError)
         assert transport.count == 3
         assert client.breaker.state is BreakerState.OPEN
@@ -144,18 +147,17 @@ async def test_breaker_trips_on_a_dead_upstream_and_recovers_when_it_returns(
         for _ in range(20):
             with pytest.raises(CircuitOpen):
                 await client.get_json("/v1/products")
-        assert time.monotonic() - started < 0.25  # no connect, no retry sleeps
+        assert time.monotonic() - started < 2.0  # generous: the count below is the proof
         assert transport.count == 3  # not one request reached the transport
 
         upstream.start()  # same port
         await upstream.wait_ready()
-        assert time.monotonic() - opened < reset_timeout, "upstream restart was too slow"
         with pytest.raises(CircuitOpen) as still_open:  # back, but the breaker has not looked
             await client.get_json("/v1/products")
         assert transport.count == 3
 
         assert still_open.value.retry_after is not None
-        await asyncio.sleep(still_open.value.retry_after + 0.01)
+        clock.advance(still_open.value.retry_after + 0.01)
         page = await client.get_json("/v1/products")
         assert page["path"] == "/v1/products"
         assert transport.count == 4  # exactly one trial, and it closed the circuit

@@ -162,3 +162,16 @@ async def catalog_client(catalog_app: FastAPI) -> AsyncIterator[httpx.AsyncClien
     transport = httpx.ASGITransport(app=catalog_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://catalog.test") as c:
         yield c
+
+
+@pytest.fixture
+async def db(pg_admin_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Superuser connection to the test database, for arranging and inspecting state.
+
+    The services never use it: they connect as their own roles.
+    """
+    conn = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        yield conn
+    finally:
+        await conn.close()

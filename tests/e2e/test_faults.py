@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import aio_pika
 import asyncpg
@@ -15,15 +14,6 @@ import pytest
 from tests.support.e2e import Shop, eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def db(pg_admin_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def _invariant(shop: Shop, product_id: str, initial: int, orders: list[str]) -> None:

@@ -70,7 +70,9 @@ async def test_a_cancel_racing_the_reservation_ends_with_nothing_reserved(shop: 
     assert settled["stock_available"] + settled["stock_reserved"] == 50
 
 
-async def test_a_price_change_reaches_the_orders_replica(shop: Shop, pg_admin_url: str) -> None:
+async def test_a_price_change_reaches_the_orders_replica(
+    shop: Shop, db: asyncpg.Connection
+) -> None:
     product = await shop.new_product(price_cents=1000)
     changed = await shop.http.patch(
         f"{shop.stack.catalog_url}/v1/products/{product['id']}",
@@ -78,24 +80,15 @@ async def test_a_price_change_reaches_the_orders_replica(shop: Shop, pg_admin_ur
         headers={**shop.stack.admin, "If-Match": '"1"'},
     )
     assert changed.status_code == 200
-    conn = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
 
-        async def replica() -> tuple[int, str, int] | None:
-            row = await conn.fetchrow(
-                "SELECT price_cents, name, version FROM orders.product_replica "
-                "WHERE product_id = $1",
-                uuid.UUID(product["id"]),
-            )
-            return None if row is None else (row["price_cents"], row["name"], row["version"])
-
-        assert await eventually(replica, lambda r: r == (1234, "Repriced", 2)) == (
-            1234,
-            "Repriced",
-            2,
+    async def replica() -> tuple[int, str, int] | None:
+        row = await db.fetchrow(
+            "SELECT price_cents, name, version FROM orders.product_replica WHERE product_id = $1",
+            uuid.UUID(product["id"]),
         )
-    finally:
-        await conn.close()
+        return None if row is None else (row["price_cents"], row["name"], row["version"])
+
+    assert await eventually(replica, lambda r: r == (1234, "Repriced", 2))
 
 
 async def test_fifty_concurrent_orders_for_ten_units_never_oversell(shop: Shop) -> None:

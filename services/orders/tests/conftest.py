@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -59,16 +58,6 @@ async def client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def bob(make_token: Callable[..., str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token('bob', 'customer')}"}
-
-
-@pytest.fixture
-async def db(pg_admin_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """Superuser connection for inspecting and arranging state (never used by the app)."""
-    conn = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 NewProduct = Callable[..., Awaitable[dict[str, Any]]]

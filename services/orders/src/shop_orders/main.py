@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import httpx
 from fastapi import FastAPI
 
-from shop_common.db import create_engine, create_sessionmaker, ping
 from shop_common.http import ResilientHttpClient
-from shop_common.web.app import create_service_app, serve
-from shop_common.web.health import broker_check
+from shop_common.web.app import api_resources, create_service_app, serve
 from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.orders.pricing import Pricer
 from shop_orders.orders.router import router as orders_router
@@ -31,28 +28,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(
-            settings.database_url,
-            schema=settings.db_schema,
-            application_name=f"{SERVICE}-api",
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
-        http = ResilientHttpClient(settings.catalog_client_config(), transport=catalog_transport)
-        app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.catalog_http = http
-        app.state.pricer = Pricer(
-            CatalogClient(http), retry_after_seconds=settings.unavailable_retry_after_seconds
-        )
-        app.state.readiness_checks = {
-            "database": partial(ping, engine),
-            "broker": broker_check(settings.amqp_url.get_secret_value()),
-        }
-        try:
+        async with (
+            api_resources(app, settings, SERVICE),
+            ResilientHttpClient(
+                settings.catalog_client_config(), transport=catalog_transport
+            ) as http,
+        ):
+            app.state.catalog_http = http
+            app.state.pricer = Pricer(
+                CatalogClient(http), retry_after_seconds=settings.unavailable_retry_after_seconds
+            )
             yield
-        finally:
-            await http.aclose()
-            await engine.dispose()
 
     return create_service_app(
         title="Orders", settings=settings, routers=[orders_router], lifespan=lifespan

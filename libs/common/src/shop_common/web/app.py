@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_common.auth.tokens import TokenVerifier
+from shop_common.db import create_engine, create_sessionmaker, ping
 from shop_common.observability import RequestIdMiddleware, configure_logging
 from shop_common.settings import ServiceSettings
 from shop_common.web.body_limit import BodySizeLimit
-from shop_common.web.health import health_router
+from shop_common.web.health import broker_check, health_router
 from shop_common.web.problems import install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -52,6 +55,29 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def api_resources(
+    app: FastAPI, settings: ServiceSettings, service: str
+) -> AsyncIterator[AsyncEngine]:
+    """For an API's lifespan: the engine, the session factory and the readiness checks."""
+    engine = create_engine(
+        settings.database_url,
+        schema=settings.db_schema,
+        application_name=f"{service}-api",
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.readiness_checks = {
+        "database": partial(ping, engine),
+        "broker": broker_check(settings.amqp_url.get_secret_value()),
+    }
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:

@@ -154,6 +154,8 @@ def main() -> None:
     _run_step(["catalog-seed"])
 
     processes = _processes()
+    workers = [p for p in processes if p.name.endswith("-worker")]
+    apis = [p for p in processes if p not in workers]
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -163,9 +165,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for process in processes:
-            _start(process)
-        _wait_ready(processes)
+        # Workers first: they declare the RabbitMQ topology (queues, bindings) on start-up,
+        # so events written by the APIs are routable from the first request.
+        for group in (workers, apis):
+            for process in group:
+                _start(process)
+            _wait_ready(group)
         _print_banner()
         while not stopping:
             for process in processes:

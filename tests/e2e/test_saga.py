@@ -56,18 +56,37 @@ async def test_cancelling_a_confirmed_order_restores_stock_once(shop: Shop) -> N
     assert (await shop.product(product["id"]))["stock_available"] == 4
 
 
-async def test_a_cancel_racing_the_reservation_ends_with_nothing_reserved(shop: Shop) -> None:
+async def test_a_cancel_racing_the_reservation_ends_with_nothing_reserved(
+    shop: Shop, db: asyncpg.Connection
+) -> None:
     product = await shop.new_product(stock_available=50)
     placed = [await shop.place((product["id"], 1)) for _ in range(10)]
-    await asyncio.gather(*(shop.cancel(p.json()["id"]) for p in placed))
-    for p in placed:
-        assert (await shop.order(p.json()["id"]))["status"] == "CANCELLED"
-    settled = await eventually(
-        lambda: shop.product(product["id"]),
-        lambda p: p["stock_reserved"] == 0 and p["stock_available"] == 50,
-        within=30,
+    ids = [uuid.UUID(p.json()["id"]) for p in placed]
+    await asyncio.gather(*(shop.cancel(str(i)) for i in ids))
+    for i in ids:
+        assert (await shop.order(str(i)))["status"] == "CANCELLED"
+
+    # Wait until Catalog has settled every one of these orders (released, or cancelled
+    # before it could reserve), so stock is checked after the race, not before it.
+    async def settled() -> list[str]:
+        rows = await db.fetch(
+            "SELECT status FROM catalog.reservations WHERE order_id = ANY($1)", ids
+        )
+        return [r["status"] for r in rows]
+
+    statuses = await eventually(
+        settled, lambda s: len(s) == 10 and set(s) <= {"RELEASED", "CANCELLED"}, within=60
     )
-    assert settled["stock_available"] + settled["stock_reserved"] == 50
+    assert len(statuses) == 10
+    now = await shop.product(product["id"])
+    assert (now["stock_available"], now["stock_reserved"]) == (50, 0)
+    releases = await db.fetch(
+        "SELECT subject, count(*) AS n FROM catalog.outbox "
+        "WHERE type = 'catalog.stock.released.v1' AND subject = ANY($1) GROUP BY subject",
+        [str(i) for i in ids],
+    )
+    assert all(r["n"] == 1 for r in releases)
+    assert len(releases) == statuses.count("RELEASED")
 
 
 async def test_a_price_change_reaches_the_orders_replica(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,3 +109,62 @@ async def test_unknown_route_and_method_are_problem_json(client: httpx.AsyncClie
 async def test_garbage_authorization_is_401(client: httpx.AsyncClient, header: str) -> None:
     response = await client.post("/v1/products", json=VALID, headers={"Authorization": header})
     assert_problem(response, 401)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**VALID, "name": "bad\x00name"},
+        {**VALID, "description": "nul \x00 inside"},
+    ],
+)
+async def test_nul_characters_in_text_are_422(
+    client: httpx.AsyncClient, admin: dict[str, str], body: dict[str, Any]
+) -> None:
+    assert_problem(await client.post("/v1/products", json=body, headers=admin), 422)
+
+
+async def test_nul_in_a_query_is_4xx_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/products", params={"q": "a\x00b"})
+    assert 400 <= response.status_code < 500
+    assert_problem(response, response.status_code)
+
+
+def _cursor(created_at: str) -> str:
+    raw = json.dumps([created_at, str(uuid.uuid4())]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-23:59", "2026-01-01T00:00:00"],
+)
+async def test_forged_cursors_out_of_range_or_naive_are_400(
+    client: httpx.AsyncClient, created_at: str
+) -> None:
+    assert_problem(await client.get("/v1/products", params={"cursor": _cursor(created_at)}), 400)
+
+
+async def test_incoming_traceparent_rides_on_the_event(
+    client: httpx.AsyncClient, admin: dict[str, str], db: Any
+) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = {**VALID, "sku": f"TRACE-{uuid.uuid4().hex[:8]}"}
+    traced = await client.post(
+        "/v1/products", json=body, headers={**admin, "traceparent": traceparent}
+    )
+    assert traced.status_code == 201
+    untraced = await client.post(
+        "/v1/products", json={**body, "sku": body["sku"] + "-2"}, headers=admin
+    )
+    rows = {
+        r["subject"]: json.loads(r["headers"])
+        for r in await db.fetch(
+            "SELECT subject, headers FROM catalog.outbox WHERE subject = ANY($1)",
+            [traced.json()["id"], untraced.json()["id"]],
+        )
+    }
+    assert rows[traced.json()["id"]]["traceparent"] == traceparent
+    fresh = rows[untraced.json()["id"]]["traceparent"]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", fresh)
+    assert fresh != traceparent

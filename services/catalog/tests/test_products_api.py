@@ -291,3 +291,20 @@ async def test_stock_adjustment_rejects_invalid_bodies(
     url = f"/v1/products/{product['id']}/stock-adjustments"
     assert_problem(await client.post(url, json=body, headers=admin), 422)
     assert (await client.get(f"/v1/products/{product['id']}")).json() == product
+
+
+async def test_stock_total_never_exceeds_the_maximum_even_with_reservations(
+    client: httpx.AsyncClient, admin: dict[str, str], new_product: Any, db: Any
+) -> None:
+    product = await new_product(stock_available=999_999_990)
+    await db.execute(
+        "UPDATE catalog.products SET stock_available = stock_available - 10, "
+        "stock_reserved = 10 WHERE id = $1",
+        uuid.UUID(product["id"]),
+    )
+    url = f"/v1/products/{product['id']}/stock-adjustments"
+    refused = await client.post(url, json={"delta": 11, "reason": "x"}, headers=admin)
+    assert_problem(refused, 409)
+    fits = await client.post(url, json={"delta": 10, "reason": "x"}, headers=admin)
+    assert fits.status_code == 200
+    assert (fits.json()["stock_available"], fits.json()["stock_reserved"]) == (999_999_990, 10)

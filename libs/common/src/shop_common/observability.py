@@ -1,8 +1,9 @@
-"""JSON logs carrying a request id, and the request-id middleware that sets it."""
+"""JSON logs carrying a request id, and the middleware that sets it and the trace context."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import uuid
 from contextvars import ContextVar
@@ -10,6 +11,8 @@ from contextvars import ContextVar
 from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shop_common.messaging.tracing import trace_context, valid_traceparent
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -46,8 +49,17 @@ def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and value.isascii() and value.isprintable()
 
 
+def new_traceparent() -> str:
+    """A fresh W3C trace context (version 00, sampled), for requests that bring none."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
 class RequestIdMiddleware:
-    """Takes the caller's X-Request-ID (if sane) or makes one; echoes it on the response."""
+    """Takes the caller's X-Request-ID (if sane) or makes one; echoes it on the response.
+
+    Also makes the caller's W3C `traceparent` (or a new one) current, so the events this
+    request writes to the outbox carry it on to their consumers.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,8 +68,10 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers", ())).get(b"x-request-id", b"").decode("latin-1")
+        headers = dict(scope.get("headers", ()))
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _valid_request_id(incoming) else uuid.uuid4().hex
+        traceparent = valid_traceparent(headers.get(b"traceparent", b"").decode("latin-1"))
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -66,6 +80,7 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with trace_context(traceparent or new_traceparent()):
+                await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)

@@ -34,9 +34,11 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _auth_is_configured(self) -> ServiceSettings:
         if self.jwks_url is None and self.jwt_secret is None:
-            raise ValueError("set either JWT_SECRET (dev, HS256) or JWKS_URL (production)")
+            raise ValueError(
+                "set <SERVICE>_JWT_SECRET (dev, HS256) or <SERVICE>_JWKS_URL (production)"
+            )
         if self.jwks_url is None and len(self.jwt_secret.get_secret_value()) < 32:  # type: ignore[union-attr]
-            raise ValueError("JWT_SECRET must be at least 32 characters (HS256 key length)")
+            raise ValueError("<SERVICE>_JWT_SECRET must be at least 32 characters (HS256)")
         return self
 
     @property

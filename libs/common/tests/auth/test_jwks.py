@@ -107,7 +107,7 @@ async def test_hs256_signed_with_the_public_key_is_rejected(verifier: TokenVerif
 
 
 def test_settings_refuse_a_missing_or_short_dev_secret() -> None:
-    with pytest.raises(ValueError, match="JWT_SECRET"):
+    with pytest.raises(ValueError, match="_JWT_SECRET"):
         _Settings()
     with pytest.raises(ValueError, match="at least 32"):
         _Settings(jwt_secret="short")

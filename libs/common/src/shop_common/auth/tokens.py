@@ -71,7 +71,7 @@ class TokenVerifier:
 def _principal(claims: dict[str, Any]) -> Principal:
     subject = claims["sub"]
     roles = claims.get("roles", [])
-    if not isinstance(subject, str) or not subject or len(subject) > 128:
+    if not isinstance(subject, str) or not 0 < len(subject) <= 128 or not subject.isprintable():
         raise Unauthorized("Invalid bearer token: bad 'sub' claim")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("Invalid bearer token: 'roles' must be a list of strings")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 from uuid import UUID
 
@@ -41,12 +41,15 @@ def encode_cursor(position: Keyset) -> str:
 
 def decode_cursor(cursor: str) -> Keyset:
     """Parse a cursor; anything not produced by `encode_cursor` is a 400."""
+    invalid = BadRequest("The cursor is not valid; start again without it.")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, id_ = json.loads(raw)
         position = Keyset(created_at=datetime.fromisoformat(created_at), id=UUID(id_))
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise BadRequest("The cursor is not valid; start again without it.") from exc
-    if position.created_at.tzinfo is None:
-        raise BadRequest("The cursor is not valid; start again without it.")
+        if position.created_at.tzinfo is None:
+            raise invalid
+        # Out-of-range instants (year 1 at +14:00, say) overflow here, not in the database.
+        position.created_at.astimezone(UTC)
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
+        raise invalid from exc
     return position

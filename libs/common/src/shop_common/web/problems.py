@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -149,6 +150,26 @@ async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, slug=slug, detail=detail, headers=exc.headers)
 
 
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The PostgreSQL SQLSTATE behind a driver error, if there is one."""
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Class 22 (data exception: a NUL in text, a value out of range) is the client's input;
+    anything else is ours and stays a 500. Either way the transaction was rolled back."""
+    assert isinstance(exc, DBAPIError)
+    if (sqlstate(exc) or "").startswith("22"):
+        return problem_response(
+            400, slug="unstorable-value", detail="A value in the request cannot be stored."
+        )
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, slug="internal", detail="An unexpected error occurred.")
@@ -158,4 +179,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

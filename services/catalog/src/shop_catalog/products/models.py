@@ -29,6 +29,9 @@ class Product(Base):
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
         CheckConstraint(f"stock_available BETWEEN 0 AND {MAX_STOCK}", name="stock_available_range"),
         CheckConstraint(f"stock_reserved BETWEEN 0 AND {MAX_STOCK}", name="stock_reserved_range"),
+        CheckConstraint(
+            f"stock_available + stock_reserved <= {MAX_STOCK}", name="stock_total_range"
+        ),
         Index("ix_products_created_at_id", "created_at", "id"),
     )
 

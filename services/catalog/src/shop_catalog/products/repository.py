@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
 from shop_common.web.pagination import Keyset
+from shop_common.web.problems import sqlstate
 
 
 def _like_pattern(text: str) -> str:
@@ -21,10 +22,7 @@ def _like_pattern(text: str) -> str:
 
 def is_unique_violation(exc: IntegrityError, constraint: str) -> bool:
     orig = getattr(exc.orig, "__cause__", None) or exc.orig
-    return (
-        getattr(orig, "sqlstate", None) == "23505"
-        and getattr(orig, "constraint_name", None) == constraint
-    )
+    return sqlstate(exc) == "23505" and getattr(orig, "constraint_name", None) == constraint
 
 
 SKU_UNIQUE = "uq_products_sku"
@@ -97,11 +95,17 @@ async def deactivate(session: AsyncSession, product_id: UUID) -> Product | None:
 async def adjust_stock(
     session: AsyncSession, product_id: UUID, delta: int, reason: str, actor: str
 ) -> Product | None:
-    """Add `delta` to available stock unless that leaves [0, MAX_STOCK]; None if refused."""
+    """Add `delta` to available stock unless it would drop below 0 or the total (available
+    plus reserved) would pass MAX_STOCK; None if refused. Bounding the total keeps releases,
+    which move reserved units back to available, inside the range too."""
     new_level = Product.stock_available + delta
     stmt = (
         update(Product)
-        .where(Product.id == product_id, new_level >= 0, new_level <= MAX_STOCK)
+        .where(
+            Product.id == product_id,
+            new_level >= 0,
+            new_level + Product.stock_reserved <= MAX_STOCK,
+        )
         .values(stock_available=new_level, version=Product.version + 1, updated_at=func.now())
         .returning(Product)
         .execution_options(synchronize_session=False, populate_existing=True)

@@ -13,8 +13,11 @@ from shop_catalog.products.models import MAX_STOCK
 MAX_PRICE_CENTS = 100_000_000_00  # 100 million in major units: far beyond any real item
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=2000)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+]
+Description = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 
@@ -56,7 +59,9 @@ class ProductPatch(_Input):
 
 class StockAdjustmentCreate(_Input):
     delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+    ]
 
     @model_validator(mode="after")
     def _non_zero(self) -> Self:

@@ -90,7 +90,8 @@ async def adjust_stock(
             if not await repo.product_exists(session, product_id):
                 raise ProductNotFound(f"No product {product_id}.")
             raise InsufficientStock(
-                f"Adjusting by {delta} would take available stock outside 0..{MAX_STOCK}."
+                f"Adjusting by {delta} would take available stock below 0 or the total "
+                f"(available plus reserved) above {MAX_STOCK}."
             )
         return product
 

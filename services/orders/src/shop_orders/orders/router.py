@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
 def idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=1000)] = None,
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> str:
     return validated_key(key)
 

@@ -17,7 +17,8 @@ from jwt.algorithms import RSAAlgorithm
 
 from shop_common.auth import TokenVerifier
 from shop_common.settings import ServiceSettings
-from shop_common.web.problems import Unauthorized
+from shop_common.web.problems import ServiceUnavailable, Unauthorized
+from tests.support.processes import free_port
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -111,3 +112,16 @@ def test_settings_refuse_a_missing_or_short_dev_secret() -> None:
         _Settings()
     with pytest.raises(ValueError, match="at least 32"):
         _Settings(jwt_secret="short")
+
+
+async def test_an_unreachable_issuer_is_503_not_401(jwks_url: str) -> None:
+
+    dead = TokenVerifier(
+        _Settings(
+            jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json",
+            jwt_issuer="https://id.example",
+        )
+    )
+    token = jwt.encode(_claims(), KEY, algorithm="RS256", headers={"kid": KID})
+    with pytest.raises(ServiceUnavailable):
+        await dead.verify(token)

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 
 from shop_common.settings import ServiceSettings
-from shop_common.web.problems import Unauthorized
+from shop_common.web.problems import ServiceUnavailable, Unauthorized
 
 ROLES = frozenset({"admin", "customer"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
@@ -36,7 +36,11 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
         self._jwks = (
-            jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            # The key set is cached for 5 minutes; a token with an unknown `kid` forces at
+            # most one refetch per 30 s cooldown, so junk tokens cannot flood the issuer.
+            jwt.PyJWKClient(
+                settings.jwks_url, cache_keys=True, lifespan=300, timeout=5, cooldown_duration=30
+            )
             if settings.jwks_url
             else None
         )
@@ -63,6 +67,11 @@ class TokenVerifier:
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            # The issuer's keys are out of reach: our outage, not the caller's bad token.
+            raise ServiceUnavailable(
+                "Signing keys cannot be fetched right now.", retry_after_seconds=5
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid bearer token: {exc}") from exc
         return _principal(claims)

@@ -211,3 +211,34 @@ async def test_twenty_concurrent_requests_with_one_key_create_exactly_one_order(
         who,
     )
     assert events == 1
+
+
+async def test_a_taken_over_claim_can_neither_complete_nor_release(
+    orders_app: FastAPI, db: asyncpg.Connection
+) -> None:
+    from shop_orders.idempotency.service import Claim, StoredResponse, claim, complete, release
+
+    sessions = orders_app.state.sessionmaker
+    who, key = f"takeover-{uuid.uuid4().hex[:8]}", "k-1"
+    first = Claim(customer_id=who, key=key, fingerprint="f" * 64)
+    async with sessions() as session:
+        assert await claim(session, first, ttl_seconds=3600, claim_seconds=30) is None
+    await db.execute(
+        "UPDATE orders.idempotency_keys SET claimed_until = now() - interval '1 second' "
+        "WHERE customer_id = $1",
+        who,
+    )
+    second = Claim(customer_id=who, key=key, fingerprint="f" * 64)
+    async with sessions() as session:
+        assert await claim(session, second, ttl_seconds=3600, claim_seconds=30) is None
+    async with sessions() as session:
+        await release(session, first)  # the stale holder gives up: must not free the new claim
+    token = await db.fetchval(
+        "SELECT claim_token FROM orders.idempotency_keys WHERE customer_id = $1", who
+    )
+    assert token == second.token
+    response = StoredResponse(status=201, body={"id": "x"})
+    async with sessions() as session, session.begin():
+        assert not await complete(session, first, response, uuid.uuid4())
+    async with sessions() as session, session.begin():
+        assert await complete(session, second, response, uuid.uuid4())

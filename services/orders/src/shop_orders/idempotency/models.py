@@ -21,6 +21,9 @@ class IdempotencyKey(Base):
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    # Which request holds the claim: a takeover gets a new token, so only the current
+    # holder can complete or release it.
+    claim_token: Mapped[uuid.UUID] = mapped_column(server_default=func.gen_random_uuid())
     # NULL while the first request is in flight; set in the order's own transaction.
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

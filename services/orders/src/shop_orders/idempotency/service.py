@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -42,6 +42,7 @@ class Claim:
     customer_id: str
     key: str
     fingerprint: str
+    token: UUID = field(default_factory=uuid4)
 
 
 def validated_key(raw: str | None) -> str:
@@ -67,6 +68,7 @@ async def claim(
         customer_id=claim.customer_id,
         key=claim.key,
         fingerprint=claim.fingerprint,
+        claim_token=claim.token,
         claimed_until=now + timedelta(seconds=claim_seconds),
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
@@ -74,6 +76,7 @@ async def claim(
         index_elements=[IdempotencyKey.customer_id, IdempotencyKey.key],
         set_={
             "fingerprint": stmt.excluded.fingerprint,
+            "claim_token": stmt.excluded.claim_token,
             "response_status": None,
             "response_body": None,
             "order_id": None,
@@ -120,13 +123,13 @@ async def claim(
 async def complete(
     session: AsyncSession, claim: Claim, response: StoredResponse, order_id: UUID
 ) -> bool:
-    """Store the response in the caller's transaction; False if the claim was lost."""
+    """Store the response in the caller's transaction; False if the claim was taken over."""
     result = await session.execute(
         update(IdempotencyKey)
         .where(
             IdempotencyKey.customer_id == claim.customer_id,
             IdempotencyKey.key == claim.key,
-            IdempotencyKey.fingerprint == claim.fingerprint,
+            IdempotencyKey.claim_token == claim.token,
             IdempotencyKey.response_status.is_(None),
         )
         .values(response_status=response.status, response_body=response.body, order_id=order_id)
@@ -142,7 +145,7 @@ async def release(session: AsyncSession, claim: Claim) -> None:
             delete(IdempotencyKey).where(
                 IdempotencyKey.customer_id == claim.customer_id,
                 IdempotencyKey.key == claim.key,
-                IdempotencyKey.fingerprint == claim.fingerprint,
+                IdempotencyKey.claim_token == claim.token,
                 IdempotencyKey.response_status.is_(None),
             )
         )

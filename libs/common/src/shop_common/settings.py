@@ -20,6 +20,9 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     exchange: str = "shop.events"
+    # Published outbox rows are kept for inspection; inbox records must outlive duplicates.
+    outbox_retention_days: int = Field(default=7, ge=1)
+    inbox_retention_days: int = Field(default=30, ge=1)
 
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "shop-dev-issuer"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import Table
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shop_common.db import create_engine, create_sessionmaker, ping
 from shop_common.messaging.consumer import EventConsumer, Handler
 from shop_common.messaging.relay import OutboxRelay
+from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import ConsumerTopology
 from shop_common.messaging.worker import Component, Worker
 from shop_common.settings import ServiceSettings
@@ -57,7 +59,20 @@ async def run_service_worker(
         port=settings.worker_port,
         checks={"database": partial(ping, engine), "consumer": partial(_subscribed, consumer)},
     )
-    components: list[Component] = [relay, consumer, http, *(extra(sessions) if extra else ())]
+    retention = RetentionSweeper(
+        engine,
+        outbox=outbox,
+        inbox=inbox,
+        outbox_for=timedelta(days=settings.outbox_retention_days),
+        inbox_for=timedelta(days=settings.inbox_retention_days),
+    )
+    components: list[Component] = [
+        relay,
+        consumer,
+        http,
+        retention,
+        *(extra(sessions) if extra else ()),
+    ]
     try:
         await Worker(*components).run(stop, handle_signals=stop is None)
     finally:

@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from pydantic_settings import SettingsConfigDict
 
 from shop_common.auth import TokenVerifier
 from shop_common.settings import ServiceSettings
@@ -26,6 +27,9 @@ KID = "shop-test-key-1"
 
 
 class _Settings(ServiceSettings):
+    # A prefix nobody sets, so the Makefile's JWT_SECRET cannot leak into these settings.
+    model_config = SettingsConfigDict(env_prefix="SHOP_AUTH_TEST_", extra="ignore", frozen=True)
+
     port: int = 1
     worker_port: int = 0
     database_url: str = "postgresql+asyncpg://nobody@127.0.0.1/none"

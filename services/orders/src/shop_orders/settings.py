@@ -30,6 +30,9 @@ class OrdersSettings(ServiceSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # A claim older than this is from a request that died; a retry may take it over.
     idempotency_claim_seconds: int = Field(default=30, ge=5)
+    # A PENDING order older than this is cancelled by the worker (its reservation is lost,
+    # e.g. the placement event was parked); far above the normal sub-second saga.
+    pending_timeout_seconds: int = Field(default=15 * 60, ge=60)
     unavailable_retry_after_seconds: int = Field(default=5, ge=1)
 
     def catalog_client_config(self) -> ResilientHttpClientConfig:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.web.pagination import Keyset
-from shop_orders.orders.models import Order
+from shop_orders.orders.models import Order, OrderStatus
 
 
 async def add_order(session: AsyncSession, order: Order) -> Order:
@@ -49,3 +50,18 @@ async def list_orders(
 
 def touch(order: Order) -> None:
     order.updated_at = func.now()
+
+
+async def lock_stale_pending(
+    session: AsyncSession, *, older_than: timedelta, limit: int
+) -> Sequence[Order]:
+    """PENDING orders placed more than `older_than` ago, locked (others skip them)."""
+    stmt = (
+        select(Order)
+        .where(Order.status == OrderStatus.PENDING, Order.created_at < func.now() - older_than)
+        .order_by(Order.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).all()

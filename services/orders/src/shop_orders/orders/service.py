@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,18 +151,37 @@ async def cancel_order(session: AsyncSession, principal: Principal, order_id: UU
             return order
         if order.status not in CANCELLABLE:
             raise OrderNotCancellable(f"A {order.status} order cannot be cancelled.")
-        order.status = OrderStatus.CANCELLED
-        order.status_reason = f"cancelled by {'admin' if principal.is_admin else 'customer'}"
-        repo.touch(order)
-        await outbox.enqueue(
-            session,
-            EventType.ORDER_CANCELLED_V1,
-            OrderCancelledV1(order_id=order.id, reason=order.status_reason),
-            subject=order.id,
+        await _cancel(
+            session, order, f"cancelled by {'admin' if principal.is_admin else 'customer'}"
         )
         await session.flush()
         await session.refresh(order)
         return order
+
+
+async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) -> int:
+    """Cancel PENDING orders whose reservation never came back (e.g. its event was parked).
+
+    Cancelling, not rejecting: the cancel event makes Catalog release a reservation it may
+    still make, or leave a tombstone so that a late placement reserves nothing.
+    """
+    async with session.begin():
+        stale = await repo.lock_stale_pending(session, older_than=older_than, limit=100)
+        for order in stale:
+            await _cancel(session, order, "timed out waiting for a stock reservation")
+        return len(stale)
+
+
+async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
+    order.status = OrderStatus.CANCELLED
+    order.status_reason = reason
+    repo.touch(order)
+    await outbox.enqueue(
+        session,
+        EventType.ORDER_CANCELLED_V1,
+        OrderCancelledV1(order_id=order.id, reason=reason),
+        subject=order.id,
+    )
 
 
 def _may_see(principal: Principal, order: Order) -> bool:

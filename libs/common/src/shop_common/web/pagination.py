@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 from uuid import UUID
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from shop_common.web.problems import BadRequest
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")]
 CursorQuery = Annotated[
@@ -53,3 +55,17 @@ def decode_cursor(cursor: str) -> Keyset:
     except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise invalid from exc
     return position
+
+
+def page_of(model: type[M], rows: Sequence[object], limit: int) -> Page[M]:
+    """A page from rows fetched with `limit + 1`: the extra row only says more exist.
+
+    `model` must carry `created_at` and `id`, the keyset both services sort by.
+    """
+    items = [model.model_validate(row) for row in rows[:limit]]
+    next_cursor = (
+        encode_cursor(Keyset.model_validate(items[-1], from_attributes=True))
+        if len(rows) > limit
+        else None
+    )
+    return Page[M](items=items, next_cursor=next_cursor)

@@ -14,7 +14,7 @@ from shop_catalog.products.events import product_changed
 from shop_catalog.products.models import MAX_STOCK, Product
 from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
 from shop_common.events import EventType
-from shop_common.web.pagination import Keyset, Page, encode_cursor
+from shop_common.web.pagination import Keyset, Page, page_of
 
 
 async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
@@ -48,13 +48,7 @@ async def list_products(
     rows = await repo.list_products(
         session, limit=limit + 1, after=after, q=q, active=active, ids=ids
     )
-    items = [ProductOut.model_validate(p) for p in rows[:limit]]
-    next_cursor = (
-        encode_cursor(Keyset(created_at=items[-1].created_at, id=items[-1].id))
-        if len(rows) > limit
-        else None
-    )
-    return Page[ProductOut](items=items, next_cursor=next_cursor)
+    return page_of(ProductOut, rows, limit)
 
 
 async def update_product(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.auth import Principal
 from shop_common.events import EventType, OrderCancelledV1, OrderLineV1, OrderPlacedV1
-from shop_common.web.pagination import Keyset, Page, encode_cursor
+from shop_common.web.pagination import Keyset, Page, page_of
 from shop_common.web.problems import Forbidden
 from shop_orders.errors import IdempotencyKeyInFlight, OrderNotCancellable, OrderNotFound
 from shop_orders.idempotency import service as idempotency
@@ -129,13 +129,7 @@ async def list_orders(
     rows = await repo.list_orders(
         session, limit=limit + 1, before=before, customer_id=customer_id, status=status
     )
-    items = [OrderOut.model_validate(o) for o in rows[:limit]]
-    next_cursor = (
-        encode_cursor(Keyset(created_at=items[-1].created_at, id=items[-1].id))
-        if len(rows) > limit
-        else None
-    )
-    return Page[OrderOut](items=items, next_cursor=next_cursor)
+    return page_of(OrderOut, rows, limit)
 
 
 CANCELLABLE = {OrderStatus.PENDING, OrderStatus.CONFIRMED}

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from shop_catalog.settings import CatalogSettings
 from shop_common.http import BreakerState
-from shop_orders.main import create_app
+from shop_orders.main import CATALOG_HTTP, create_app
 from shop_orders.settings import OrdersSettings
 from tests.support import assert_problem
 from tests.support.orders import key_header, order_body
@@ -74,7 +74,7 @@ async def orders_client(
 
 
 def _state(app: FastAPI) -> BreakerState:
-    state: BreakerState = app.state.catalog_http.breaker.state
+    state: BreakerState = CATALOG_HTTP.get(app).breaker.state
     return state
 
 

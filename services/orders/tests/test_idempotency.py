@@ -14,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from shop_common.web.sessions import SESSIONMAKER
 from shop_orders.main import create_app
 from shop_orders.settings import OrdersSettings
 from tests.support import assert_problem
@@ -218,7 +219,7 @@ async def test_a_taken_over_claim_can_neither_complete_nor_release(
 ) -> None:
     from shop_orders.idempotency.service import Claim, StoredResponse, claim, complete, release
 
-    sessions = orders_app.state.sessionmaker
+    sessions = SESSIONMAKER.get(orders_app)
     who, key = f"takeover-{uuid.uuid4().hex[:8]}", "k-1"
     first = Claim(customer_id=who, key=key, fingerprint="f" * 64)
     async with sessions() as session:

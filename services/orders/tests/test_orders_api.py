@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shop_common.web.sessions import SESSIONMAKER
 from shop_orders.orders.service import cancel_stale_pending
 from tests.support import assert_problem
 from tests.support.orders import key_header, order_body
@@ -346,7 +347,7 @@ async def test_orders_stuck_in_pending_are_cancelled_with_an_event(
         "UPDATE orders.orders SET created_at = now() - interval '20 minutes' WHERE id = $1",
         uuid.UUID(stuck["id"]),
     )
-    async with orders_app.state.sessionmaker() as session:
+    async with SESSIONMAKER.get(orders_app)() as session:
         assert await cancel_stale_pending(session, older_than=timedelta(minutes=15)) == 1
     after = (await client.get(f"/v1/orders/{stuck['id']}", headers=customer)).json()
     assert (after["status"], after["status_reason"]) == (

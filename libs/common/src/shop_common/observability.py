@@ -12,7 +12,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop_common.messaging.tracing import trace_context, valid_traceparent
+from shop_common.tracing import trace_context, valid_traceparent
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUEST_ID_HEADER = "X-Request-ID"

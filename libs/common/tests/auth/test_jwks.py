@@ -17,8 +17,8 @@ from jwt.algorithms import RSAAlgorithm
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.auth import TokenVerifier
+from shop_common.errors import ServiceUnavailable, Unauthorized
 from shop_common.settings import ServiceSettings
-from shop_common.web.problems import ServiceUnavailable, Unauthorized
 from tests.support.processes import free_port
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

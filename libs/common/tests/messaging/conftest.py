@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shop_common.messaging import (
-    Component,
     ConsumerTopology,
     EventConsumer,
     Outbox,
@@ -30,6 +29,7 @@ from shop_common.messaging import (
     inbox_table,
     outbox_table,
 )
+from shop_common.worker import Component
 
 
 @dataclass

@@ -17,10 +17,10 @@ from shop_common.messaging import (
     Envelope,
     EventConsumer,
     PermanentError,
-    current_traceparent,
     replay_parked,
     to_message,
 )
+from shop_common.tracing import current_traceparent
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_common.events import EventType, ProductSnapshotV1
-from shop_common.messaging import Envelope, EventConsumer, OutboxRelay, Worker
+from shop_common.messaging import Envelope, EventConsumer, OutboxRelay
+from shop_common.worker import Worker
 
 pytestmark = pytest.mark.integration
 

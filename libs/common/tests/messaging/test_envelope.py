@@ -11,7 +11,7 @@ from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_binary, fro
 from cloudevents.core.formats.json import JSONFormat
 
 from shop_common.messaging import Envelope, EnvelopeError, parse_envelope, to_message
-from shop_common.messaging.tracing import current_traceparent, trace_context
+from shop_common.tracing import current_traceparent, trace_context
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -23,8 +23,8 @@ from shop_common.messaging import (
     delete_published,
     delete_received,
     notify_channel,
-    trace_context,
 )
+from shop_common.tracing import trace_context
 
 pytestmark = pytest.mark.integration
 

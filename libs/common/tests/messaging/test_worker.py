@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from shop_common.messaging import Backoff, Worker
+from shop_common.messaging import Backoff
+from shop_common.worker import Worker
 
 
 class Idle:

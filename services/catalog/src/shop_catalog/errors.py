@@ -1,8 +1,8 @@
-"""Catalog's domain errors; each is a problem type rendered by shop_common.web.problems."""
+"""Catalog's domain errors: `shop_common.errors` problem types, rendered in one place."""
 
 from __future__ import annotations
 
-from shop_common.web.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
+from shop_common.errors import Conflict, NotFound, PreconditionFailed, PreconditionRequired
 
 
 class ProductNotFound(NotFound):

@@ -7,8 +7,8 @@ import asyncio
 from shop_catalog.messaging import INBOX, OUTBOX
 from shop_catalog.reservations.service import HANDLERS
 from shop_catalog.settings import CatalogSettings
-from shop_common.messaging.service_worker import run_service_worker
 from shop_common.observability import configure_logging
+from shop_common.worker import run_service_worker
 
 SERVICE = "catalog"
 

@@ -1,8 +1,8 @@
-"""Orders' domain errors; each is a problem type rendered by shop_common.web.problems."""
+"""Orders' domain errors: `shop_common.errors` problem types, rendered in one place."""
 
 from __future__ import annotations
 
-from shop_common.web.problems import (
+from shop_common.errors import (
     BadRequest,
     Conflict,
     NotFound,

@@ -9,13 +9,15 @@ import httpx
 from fastapi import FastAPI
 
 from shop_common.http import ResilientHttpClient
+from shop_common.state import StateKey
 from shop_common.web.app import api_resources, create_service_app, serve
 from shop_orders.catalog_client.client import CatalogClient
-from shop_orders.orders.pricing import Pricer
+from shop_orders.orders.pricing import PRICER, Pricer
 from shop_orders.orders.router import router as orders_router
 from shop_orders.settings import OrdersSettings
 
 SERVICE = "orders"
+CATALOG_HTTP = StateKey[ResilientHttpClient]("catalog_http")
 
 
 def create_app(
@@ -34,9 +36,13 @@ def create_app(
                 settings.catalog_client_config(), transport=catalog_transport
             ) as http,
         ):
-            app.state.catalog_http = http
-            app.state.pricer = Pricer(
-                CatalogClient(http), retry_after_seconds=settings.unavailable_retry_after_seconds
+            CATALOG_HTTP.set(app, http)
+            PRICER.set(
+                app,
+                Pricer(
+                    CatalogClient(http),
+                    retry_after_seconds=settings.unavailable_retry_after_seconds,
+                ),
             )
             yield
 

@@ -8,8 +8,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shop_common.auth.tokens import Principal, TokenVerifier
-from shop_common.web.problems import Forbidden, Unauthorized
+from shop_common.errors import Forbidden, Unauthorized
+from shop_common.state import StateKey
 
+TOKEN_VERIFIER = StateKey[TokenVerifier]("token_verifier")
 _bearer = HTTPBearer(auto_error=False, description="JWT issued by the shop's identity provider")
 
 
@@ -19,8 +21,7 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required.")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(credentials.credentials)
+    principal = await TOKEN_VERIFIER.from_request(request).verify(credentials.credentials)
     if not principal.roles:
         raise Forbidden("The token carries no role that this service recognises.")
     return principal

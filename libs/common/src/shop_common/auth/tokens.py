@@ -10,8 +10,8 @@ from typing import Any
 
 import jwt
 
+from shop_common.errors import ServiceUnavailable, Unauthorized
 from shop_common.settings import ServiceSettings
-from shop_common.web.problems import ServiceUnavailable, Unauthorized
 
 ROLES = frozenset({"admin", "customer"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]

@@ -9,7 +9,7 @@ A service wires it like this (see docs/events.md for the whole story):
     relay = OutboxRelay(engine=engine, table=outbox_t, amqp_url=url)
     consumer = EventConsumer(amqp_url=url, sessionmaker=sessions, inbox=inbox_t,
                              topology=ConsumerTopology(service="orders"), handlers={...})
-    run_worker(relay, consumer)
+    # run both (and retention) in a worker process: shop_common.worker.run_service_worker
 """
 
 from shop_common.messaging.backoff import Backoff
@@ -25,6 +25,7 @@ from shop_common.messaging.inbox import delete_received, inbox_table, record_onc
 from shop_common.messaging.outbox import Outbox, delete_published, notify_channel, outbox_table
 from shop_common.messaging.parking import replay_parked
 from shop_common.messaging.relay import OutboxRelay
+from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import (
     DEFAULT_EXCHANGE,
     ConsumerTopology,
@@ -32,14 +33,11 @@ from shop_common.messaging.topology import (
     declare_events_exchange,
     ensure_topology,
 )
-from shop_common.messaging.tracing import current_traceparent, trace_context
-from shop_common.messaging.worker import Component, Worker, run_worker
 
 __all__ = [
     "DEFAULT_EXCHANGE",
     "Backoff",
     "BrokerUnavailableError",
-    "Component",
     "ConsumerTopology",
     "Envelope",
     "EnvelopeError",
@@ -50,8 +48,7 @@ __all__ = [
     "OutboxRelay",
     "Outcome",
     "PermanentError",
-    "Worker",
-    "current_traceparent",
+    "RetentionSweeper",
     "declare_consumer_topology",
     "declare_events_exchange",
     "delete_published",
@@ -64,7 +61,5 @@ __all__ = [
     "parse_envelope",
     "record_once",
     "replay_parked",
-    "run_worker",
     "to_message",
-    "trace_context",
 ]

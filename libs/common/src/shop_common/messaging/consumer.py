@@ -41,7 +41,7 @@ from shop_common.messaging.parking import (
     copy_message,
 )
 from shop_common.messaging.topology import ConsumerTopology, declare_consumer_topology
-from shop_common.messaging.tracing import trace_context
+from shop_common.tracing import trace_context
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractMessage, HeadersType
 
 from shop_common.messaging.errors import EnvelopeError
-from shop_common.messaging.tracing import TRACEPARENT_HEADER, TRACESTATE_HEADER, valid_traceparent
+from shop_common.tracing import TRACEPARENT_HEADER, TRACESTATE_HEADER, valid_traceparent
 
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"

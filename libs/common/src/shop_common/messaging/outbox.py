@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_common.events import EventPayload, payload_model
 from shop_common.messaging.envelope import Envelope
-from shop_common.messaging.tracing import TRACEPARENT_HEADER, current_traceparent
+from shop_common.tracing import TRACEPARENT_HEADER, current_traceparent
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:

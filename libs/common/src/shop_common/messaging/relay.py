@@ -33,7 +33,7 @@ from shop_common.messaging.envelope import Envelope, to_message
 from shop_common.messaging.errors import BrokerUnavailableError
 from shop_common.messaging.outbox import notify_channel
 from shop_common.messaging.topology import DEFAULT_EXCHANGE, declare_events_exchange
-from shop_common.messaging.tracing import TRACEPARENT_HEADER
+from shop_common.tracing import TRACEPARENT_HEADER
 
 log = logging.getLogger(__name__)
 

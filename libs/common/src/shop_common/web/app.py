@@ -11,15 +11,19 @@ from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
 from shop_common.db import create_engine, create_sessionmaker, ping
 from shop_common.observability import RequestIdMiddleware, configure_logging
 from shop_common.settings import ServiceSettings
+from shop_common.state import StateKey
 from shop_common.web.body_limit import BodySizeLimit
-from shop_common.web.health import broker_check, health_router
+from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
 from shop_common.web.problems import install_problem_handlers
+from shop_common.web.sessions import SESSIONMAKER
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+SETTINGS = StateKey[ServiceSettings]("settings")
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details"}
 
 
@@ -33,7 +37,7 @@ def create_service_app(
 ) -> FastAPI:
     """Problem details, auth, body limit, request ids, metrics and health around `routers`.
 
-    `lifespan` must set `app.state.readiness_checks` (name -> async check).
+    `lifespan` must set `READINESS_CHECKS` (name -> async check); `api_resources` does.
     """
     app = FastAPI(
         title=title,
@@ -41,9 +45,9 @@ def create_service_app(
         lifespan=lifespan,
         responses={422: _PROBLEM, 400: _PROBLEM},
     )
-    app.state.settings = settings
-    app.state.token_verifier = TokenVerifier(settings)
-    app.state.readiness_checks = {}
+    SETTINGS.set(app, settings)
+    TOKEN_VERIFIER.set(app, TokenVerifier(settings))
+    READINESS_CHECKS.set(app, {})
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -69,11 +73,14 @@ async def api_resources(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.readiness_checks = {
-        "database": partial(ping, engine),
-        "broker": broker_check(settings.amqp_url.get_secret_value()),
-    }
+    SESSIONMAKER.set(app, create_sessionmaker(engine))
+    READINESS_CHECKS.set(
+        app,
+        {
+            "database": partial(ping, engine),
+            "broker": broker_check(settings.amqp_url.get_secret_value()),
+        },
+    )
     try:
         yield engine
     finally:

@@ -10,13 +10,16 @@ import aio_pika
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from shop_common.state import StateKey
+
 ReadinessCheck = Callable[[], Awaitable[None]]
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
+READINESS_CHECKS = StateKey[dict[str, ReadinessCheck]]("readiness_checks")
 
 
 def health_router() -> APIRouter:
-    """`/livez` answers while the process runs; `/readyz` runs `app.state.readiness_checks`."""
+    """`/livez` answers while the process runs; `/readyz` runs the app's `READINESS_CHECKS`."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/livez")
@@ -25,7 +28,7 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
+        checks = READINESS_CHECKS.from_request(request)
         results = await asyncio.gather(*(_run(name, c) for name, c in checks.items()))
         body = dict(zip(checks, results, strict=True))
         ready = all(v == "ok" for v in results)

@@ -1,71 +1,12 @@
-"""Cursor pagination: opaque keyset cursors over (created_at, id) and the page envelope."""
+"""Query parameters of cursor-paginated list endpoints (the cursors are `shop_common.db`'s)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
-from uuid import UUID
+from typing import Annotated
 
 from fastapi import Query
-from pydantic import BaseModel
-
-from shop_common.web.problems import BadRequest
-
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")]
 CursorQuery = Annotated[
     str | None, Query(max_length=200, description="Opaque cursor from a previous page.")
 ]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-class Keyset(BaseModel):
-    """Position after the last item of a page: the sort key of that item."""
-
-    created_at: datetime
-    id: UUID
-
-
-def encode_cursor(position: Keyset) -> str:
-    raw = json.dumps([position.created_at.isoformat(), str(position.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Keyset:
-    """Parse a cursor; anything not produced by `encode_cursor` is a 400."""
-    invalid = BadRequest("The cursor is not valid; start again without it.")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, id_ = json.loads(raw)
-        position = Keyset(created_at=datetime.fromisoformat(created_at), id=UUID(id_))
-        if position.created_at.tzinfo is None:
-            raise invalid
-        # Out-of-range instants (year 1 at +14:00, say) overflow here, not in the database.
-        position.created_at.astimezone(UTC)
-    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
-        raise invalid from exc
-    return position
-
-
-def page_of(model: type[M], rows: Sequence[object], limit: int) -> Page[M]:
-    """A page from rows fetched with `limit + 1`: the extra row only says more exist.
-
-    `model` must carry `created_at` and `id`, the keyset both services sort by.
-    """
-    items = [model.model_validate(row) for row in rows[:limit]]
-    next_cursor = (
-        encode_cursor(Keyset.model_validate(items[-1], from_attributes=True))
-        if len(rows) > limit
-        else None
-    )
-    return Page[M](items=items, next_cursor=next_cursor)

@@ -1,11 +1,11 @@
-"""RFC 9457 problem details: one exception hierarchy, mapped to responses in one place."""
+"""RFC 9457 problem details: `shop_common.errors` mapped to responses, in one place."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,72 +13,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shop_common.db.errors import sqlstate
+from shop_common.errors import ProblemError
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
-
-
-class ProblemError(Exception):
-    """A failure the client can act on. Subclasses fix status, type and title."""
-
-    status: ClassVar[int] = 500
-    slug: ClassVar[str] = "internal"
-    title: ClassVar[str] = "Internal Server Error"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        errors: Sequence[Mapping[str, Any]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-
-class BadRequest(ProblemError):
-    status, slug, title = 400, "bad-request", "Bad Request"
-
-
-class Unauthorized(ProblemError):
-    status, slug, title = 401, "unauthorized", "Unauthorized"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
-class Forbidden(ProblemError):
-    status, slug, title = 403, "forbidden", "Forbidden"
-
-
-class NotFound(ProblemError):
-    status, slug, title = 404, "not-found", "Not Found"
-
-
-class Conflict(ProblemError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class PreconditionFailed(ProblemError):
-    status, slug, title = 412, "precondition-failed", "Precondition Failed"
-
-
-class Unprocessable(ProblemError):
-    status, slug, title = 422, "unprocessable", "Unprocessable Content"
-
-
-class PreconditionRequired(ProblemError):
-    status, slug, title = 428, "precondition-required", "Precondition Required"
-
-
-class ServiceUnavailable(ProblemError):
-    status, slug, title = 503, "service-unavailable", "Service Unavailable"
-
-    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
 
 
 def problem_response(
@@ -148,15 +87,6 @@ async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     )
     detail = exc.detail if isinstance(exc.detail, str) else None
     return problem_response(exc.status_code, slug=slug, detail=detail, headers=exc.headers)
-
-
-def sqlstate(exc: DBAPIError) -> str | None:
-    """The PostgreSQL SQLSTATE behind a driver error, if there is one."""
-    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str):
-            return code
-    return None
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shop_common.state import StateKey
+
+SESSIONMAKER = StateKey[async_sessionmaker[AsyncSession]]("sessionmaker")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+    async with SESSIONMAKER.from_request(request)() as session:
         yield session
 
 

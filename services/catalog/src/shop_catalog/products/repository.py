@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
-from shop_common.web.pagination import Keyset
-from shop_common.web.problems import sqlstate
+from shop_common.db.errors import sqlstate
+from shop_common.db.pagination import Keyset
 
 
 def _like_pattern(text: str) -> str:

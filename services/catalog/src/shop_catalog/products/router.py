@@ -17,8 +17,9 @@ from shop_catalog.products.schemas import (
     StockAdjustmentCreate,
 )
 from shop_common.auth import AdminDep
-from shop_common.web.pagination import CursorQuery, LimitQuery, Page, decode_cursor
-from shop_common.web.problems import Unprocessable
+from shop_common.db.pagination import Page, decode_cursor
+from shop_common.errors import Unprocessable
+from shop_common.web.pagination import CursorQuery, LimitQuery
 from shop_common.web.sessions import SessionDep
 
 router = APIRouter(prefix="/v1/products", tags=["products"])

@@ -13,8 +13,8 @@ from shop_catalog.products import repository as repo
 from shop_catalog.products.events import product_changed
 from shop_catalog.products.models import MAX_STOCK, Product
 from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
+from shop_common.db.pagination import Keyset, Page, page_of
 from shop_common.events import EventType
-from shop_common.web.pagination import Keyset, Page, page_of
 
 
 async def create_product(session: AsyncSession, body: ProductCreate) -> Product:

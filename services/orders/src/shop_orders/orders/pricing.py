@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.http import CircuitOpen, UpstreamUnavailable
+from shop_common.state import StateKey
 from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.errors import PricingUnavailable, UnorderableLines
 from shop_orders.orders.models import PricingSource
@@ -119,3 +120,6 @@ def _priced(
         currency=currencies.pop(),
         source=source,
     )
+
+
+PRICER = StateKey[Pricer]("pricer")

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 
 from shop_common.auth import PrincipalDep
-from shop_common.web.pagination import CursorQuery, LimitQuery, Page, decode_cursor
+from shop_common.db.pagination import Page, decode_cursor
+from shop_common.web.app import SETTINGS
+from shop_common.web.pagination import CursorQuery, LimitQuery
 from shop_common.web.sessions import SessionDep
 from shop_orders.idempotency.service import validated_key
 from shop_orders.orders import service
 from shop_orders.orders.models import OrderStatus
-from shop_orders.orders.pricing import Pricer
+from shop_orders.orders.pricing import PRICER, Pricer
 from shop_orders.orders.schemas import OrderCreate, OrderOut
 from shop_orders.settings import OrdersSettings
 
@@ -27,13 +29,9 @@ def idempotency_key(
     return validated_key(key)
 
 
-def get_pricer(request: Request) -> Pricer:
-    pricer: Pricer = request.app.state.pricer
-    return pricer
-
-
 def get_settings(request: Request) -> OrdersSettings:
-    settings: OrdersSettings = request.app.state.settings
+    settings = SETTINGS.from_request(request)
+    assert isinstance(settings, OrdersSettings)
     return settings
 
 
@@ -54,7 +52,7 @@ async def place_order(
     body: OrderCreate,
     session: SessionDep,
     request: Request,
-    pricer: Annotated[Pricer, Depends(get_pricer)],
+    pricer: Annotated[Pricer, Depends(PRICER.from_request)],
     settings: Annotated[OrdersSettings, Depends(get_settings)],
 ) -> JSONResponse:
     placed = await service.place_order(

@@ -9,9 +9,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.auth import Principal
+from shop_common.db.pagination import Keyset, Page, page_of
+from shop_common.errors import Forbidden
 from shop_common.events import EventType, OrderCancelledV1, OrderLineV1, OrderPlacedV1
-from shop_common.web.pagination import Keyset, Page, page_of
-from shop_common.web.problems import Forbidden
 from shop_orders.errors import IdempotencyKeyInFlight, OrderNotCancellable, OrderNotFound
 from shop_orders.idempotency import service as idempotency
 from shop_orders.messaging import outbox

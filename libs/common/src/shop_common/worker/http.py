@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
-from shop_common.web.health import ReadinessCheck, health_router
+from shop_common.web.health import READINESS_CHECKS, ReadinessCheck, health_router
 
 
 class _QuietServer(uvicorn.Server):
@@ -22,11 +22,11 @@ class _QuietServer(uvicorn.Server):
 
 
 class WorkerHttp:
-    """A `Component` for `shop_common.messaging.Worker`: serves until the worker stops."""
+    """A worker `Component`: serves until the worker stops."""
 
     def __init__(self, *, host: str, port: int, checks: dict[str, ReadinessCheck]) -> None:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-        app.state.readiness_checks = checks
+        READINESS_CHECKS.set(app, checks)
         app.include_router(health_router())
         app.mount("/metrics", make_asgi_app())
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 class Component(Protocol):
-    """Anything with a stoppable `run`: `OutboxRelay`, `EventConsumer`, or your own."""
+    """Anything with a stoppable `run`: `OutboxRelay`, `EventConsumer`, `Periodic`, or your own."""
 
     async def run(self, stop: asyncio.Event) -> None: ...
 
@@ -58,8 +58,3 @@ class Worker:
             raise
         finally:
             stop.set()
-
-
-def run_worker(*components: Component) -> None:
-    """Entry point helper: `run_worker(relay, consumer)` blocks until SIGTERM/SIGINT."""
-    asyncio.run(Worker(*components).run())

@@ -15,11 +15,13 @@ from shop_common.messaging.consumer import EventConsumer, Handler
 from shop_common.messaging.relay import OutboxRelay
 from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import ConsumerTopology
-from shop_common.messaging.worker import Component, Worker
 from shop_common.settings import ServiceSettings
-from shop_common.web.worker_http import WorkerHttp
+from shop_common.worker.http import WorkerHttp
+from shop_common.worker.periodic import Periodic
+from shop_common.worker.runner import Component, Worker
 
 PREFETCH = 10
+RETENTION_INTERVAL_SECONDS = 3600.0
 ExtraComponents = Callable[[async_sessionmaker[AsyncSession]], Sequence[Component]]
 
 
@@ -70,7 +72,7 @@ async def run_service_worker(
         relay,
         consumer,
         http,
-        retention,
+        Periodic("retention", retention.sweep_once, interval=RETENTION_INTERVAL_SECONDS),
         *(extra(sessions) if extra else ()),
     ]
     try:

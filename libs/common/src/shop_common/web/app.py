@@ -8,7 +8,6 @@ from functools import partial
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_common.auth.dependencies import TOKEN_VERIFIER
@@ -19,6 +18,7 @@ from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.body_limit import BodySizeLimit
 from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
+from shop_common.web.metrics import RedMetrics, metrics_endpoint
 from shop_common.web.problems import install_problem_handlers
 from shop_common.web.sessions import SESSIONMAKER
 
@@ -51,10 +51,8 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    Instrumentator(
-        excluded_handlers=["/metrics", "/livez", "/readyz"],
-        should_group_status_codes=False,
-    ).instrument(app).expose(app, include_in_schema=False)
+    app.add_middleware(RedMetrics)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
@@ -96,6 +94,7 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
         port=settings.port,
         log_config=None,
         proxy_headers=False,
+        access_log=settings.access_log,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -101,8 +101,9 @@ class Outbox:
         headers: dict[str, Any] = {}
         if envelope.traceparent:
             headers[TRACEPARENT_HEADER] = envelope.traceparent
-        await session.execute(
-            insert(self.table).values(
+        row = (
+            insert(self.table)
+            .values(
                 id=envelope.id,
                 source=envelope.source,
                 type=envelope.type,
@@ -111,8 +112,12 @@ class Outbox:
                 headers=headers,
                 created_at=envelope.time,
             )
+            .returning(self.table.c.id)
+            .cte("enqueued")
         )
-        await session.execute(select(func.pg_notify(self.channel, "")))
+        # Insert and NOTIFY in one round trip; Postgres folds repeated NOTIFYs of a
+        # transaction into one.
+        await session.execute(select(func.pg_notify(self.channel, "")).select_from(row))
         return envelope
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ class OutboxRelay:
         poll_interval: float = 2.0,
         publish_timeout: float = 10.0,
         row_retry_max: float = 60.0,
+        gauge_interval: float = 5.0,
         backoff: Backoff | None = None,
         on_confirmed: ConfirmedHook | None = None,
     ) -> None:
@@ -70,6 +72,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.row_retry_max = row_retry_max
+        self.gauge_interval = gauge_interval
+        self._gauges_due = 0.0  # monotonic time of the next gauge refresh; the first pass does
         self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
         self.on_confirmed = on_confirmed
         self.name = notify_channel(table)
@@ -127,7 +131,10 @@ class OutboxRelay:
                 if confirmed and self.on_confirmed is not None:
                     await self.on_confirmed(confirmed)
                 await self._record(conn, rows, outcomes)
-            await self._refresh_gauges(conn)
+        # Counting the backlog is O(backlog): while draining full batches do it on a timer
+        # only (every pass made a drain quadratic); once caught up it is small and cheap.
+        if self._claimed < self.batch_size or time.monotonic() >= self._gauges_due:
+            await self._refresh_gauges()
         published = outcomes.count(None)
         metrics.OUTBOX_PUBLISHED.labels(self.name).inc(published)
         broken = [f for f in outcomes if f is not None and f.reason == "broker_error"]
@@ -203,13 +210,19 @@ class OutboxRelay:
     def _row_delay(self, attempts: int) -> float:
         return min(self.row_retry_max, 0.5 * 2.0 ** min(int(attempts), 16))
 
-    async def _refresh_gauges(self, conn: AsyncConnection) -> None:
+    async def _refresh_gauges(self) -> None:
+        """Pending count and lag, outside the claim transaction, in one round trip."""
+        self._gauges_due = time.monotonic() + self.gauge_interval
         t = self.table
-        pending, oldest = (
-            await conn.execute(
-                select(func.count(), func.min(t.c.created_at)).where(t.c.published_at.is_(None))
-            )
-        ).one()
+        unsent = t.c.published_at.is_(None)
+        # The oldest by seq, through the partial index, not min() over the whole backlog.
+        oldest_q = select(t.c.created_at).where(unsent).order_by(t.c.seq).limit(1)
+        async with self.engine.connect() as conn:
+            pending, oldest = (
+                await conn.execute(
+                    select(func.count(), oldest_q.scalar_subquery()).select_from(t).where(unsent)
+                )
+            ).one()
         metrics.OUTBOX_PENDING.labels(self.name).set(pending)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
         metrics.OUTBOX_LAG.labels(self.name).set(max(lag, 0.0))

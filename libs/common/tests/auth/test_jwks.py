@@ -129,3 +129,20 @@ async def test_an_unreachable_issuer_is_503_not_401(jwks_url: str) -> None:
     token = jwt.encode(_claims(), KEY, algorithm="RS256", headers={"kid": KID})
     with pytest.raises(ServiceUnavailable):
         await dead.verify(token)
+
+
+async def test_a_known_key_is_used_without_a_thread_hop(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = jwt.encode(_claims(), KEY, algorithm="RS256", headers={"kid": KID})
+    await verifier.verify(token)  # fetches (or reuses) the key set once
+    hops: list[object] = []
+
+    async def no_thread(*args: object, **_: object) -> object:
+        hops.append(args[0])
+        raise AssertionError("a cached key must not go through a thread")
+
+    monkeypatch.setattr("shop_common.auth.tokens.asyncio.to_thread", no_thread)
+    for _ in range(3):
+        assert (await verifier.verify(token)).subject == "u1"
+    assert hops == []

@@ -15,6 +15,7 @@ from shop_common.settings import ServiceSettings
 
 ROLES = frozenset({"admin", "customer"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+JWKS_KEY_LIFESPAN_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +36,17 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        # kid -> (key, monotonic expiry): a known key is used without leaving the event loop.
+        self._keys: dict[str, tuple[Any, float]] = {}
         self._jwks = (
             # The key set is cached for 5 minutes; a token with an unknown `kid` forces at
             # most one refetch per 30 s cooldown, so junk tokens cannot flood the issuer.
             jwt.PyJWKClient(
-                settings.jwks_url, cache_keys=True, lifespan=300, timeout=5, cooldown_duration=30
+                settings.jwks_url,
+                cache_keys=True,
+                lifespan=int(JWKS_KEY_LIFESPAN_SECONDS),
+                timeout=5,
+                cooldown_duration=30,
             )
             if settings.jwks_url
             else None
@@ -53,11 +60,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         try:
             key: Any
-            if self._jwks is not None:
-                # PyJWKClient fetches over blocking urllib; keep it off the event loop.
-                key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
-            else:
-                key = self._secret
+            key = self._secret if self._jwks is None else await self._signing_key(token)
             claims = jwt.decode(
                 token,
                 key,
@@ -75,6 +78,18 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid bearer token: {exc}") from exc
         return _principal(claims)
+
+    async def _signing_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        kid = jwt.get_unverified_header(token).get("kid")
+        cached = self._keys.get(kid) if isinstance(kid, str) else None
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        # PyJWKClient fetches over blocking urllib; keep it off the event loop.
+        key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+        if isinstance(kid, str):
+            self._keys[kid] = (key, time.monotonic() + JWKS_KEY_LIFESPAN_SECONDS)
+        return key
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.deploy.failover import promoted_overlay
 from tests.deploy.manifests import (
     DEPLOY_TESTS_DIR,
     DOCKERFILES,
     FIXTURES_DIR,
     KUSTOMIZATIONS,
     OVERLAYS,
+    PROMOTED_DR,
     Manifest,
     kustomize_build,
     load_documents,
@@ -31,9 +33,12 @@ CHECKOV_TIMEOUT_SECONDS = 240
 
 
 @pytest.fixture(scope="session")
-def rendered_text() -> dict[str, str]:
-    """`kubectl kustomize` output of base and every overlay, built once per session."""
-    return {name: kustomize_build(path) for name, path in KUSTOMIZATIONS.items()}
+def rendered_text(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """`kubectl kustomize` output of every kustomization (and of prod-dr after failover),
+    built once per session."""
+    built = {name: kustomize_build(path) for name, path in KUSTOMIZATIONS.items()}
+    built[PROMOTED_DR] = kustomize_build(promoted_overlay(tmp_path_factory.mktemp("failover")))
+    return built
 
 
 @pytest.fixture(scope="session")

@@ -261,14 +261,41 @@ def image_problems(objs: list[Manifest]) -> list[str]:
 # ------------------------------------------------------------------ references
 
 
+def secret_producers(objs: list[Manifest]) -> dict[str, tuple[Manifest, frozenset[str] | None]]:
+    """Secret name -> (the rendered object that makes it, its keys or None if not known).
+
+    Besides Secret objects: an ExternalSecret makes its target Secret with the keys it
+    lists; CloudNativePG makes `<cluster>-superuser` (username, password) when superuser
+    access is enabled; the RabbitMQ operator makes `<cluster>-default-user`.
+    """
+    producers: dict[str, tuple[Manifest, frozenset[str] | None]] = {}
+    for secret in of_kind(objs, "Secret"):
+        keys = frozenset(k for k, _ in secret_values(secret))
+        producers[secret["metadata"]["name"]] = (secret, keys)
+    for external in of_kind(objs, "ExternalSecret"):
+        spec = external["spec"]
+        name = spec.get("target", {}).get("name", external["metadata"]["name"])
+        listed = {entry["secretKey"] for entry in spec.get("data", [])}
+        listed |= set(spec.get("target", {}).get("template", {}).get("data", {}))
+        # dataFrom brings whatever keys the remote secret has: not known here.
+        producers[name] = (external, None if spec.get("dataFrom") else frozenset(listed))
+    for cluster in of_kind(objs, "Cluster"):
+        if cluster["spec"].get("enableSuperuserAccess"):
+            superuser = f"{cluster['metadata']['name']}-superuser"
+            producers[superuser] = (cluster, frozenset({"username", "password"}))
+    for broker in of_kind(objs, "RabbitmqCluster"):
+        producers[f"{broker['metadata']['name']}-default-user"] = (broker, None)
+    return producers
+
+
 def reference_problems(objs: list[Manifest], external_secrets: frozenset[str]) -> list[str]:
     """ConfigMaps, Secrets (and their keys) and ServiceAccounts used by pods all exist.
 
-    `external_secrets` are Secrets deliberately created outside this render (by an
-    operator or by the platform's secret manager).
+    A Secret exists when something in the render makes it (secret_producers).
+    `external_secrets` are Secrets deliberately created outside this render.
     """
     config_maps = {o["metadata"]["name"]: o for o in of_kind(objs, "ConfigMap")}
-    secrets = {o["metadata"]["name"]: o for o in of_kind(objs, "Secret")}
+    secrets = secret_producers(objs)
     accounts = {o["metadata"]["name"] for o in of_kind(objs, "ServiceAccount")}
     problems: list[str] = []
 
@@ -278,8 +305,8 @@ def reference_problems(objs: list[Manifest], external_secrets: frozenset[str]) -
         if name not in secrets:
             problems.append(f"{where}: Secret {name} is not rendered")
         elif key is not None and not optional:
-            keys = {k for k, _ in secret_values(secrets[name])}
-            if key not in keys:
+            keys = secrets[name][1]
+            if keys is not None and key not in keys:
                 problems.append(f"{where}: Secret {name} has no key {key}")
 
     for obj, spec in pod_templates(objs):
@@ -308,7 +335,26 @@ def reference_problems(objs: list[Manifest], external_secrets: frozenset[str]) -
     for auth in of_kind(objs, "TriggerAuthentication"):
         for ref in auth["spec"].get("secretTargetRef", []):
             need_secret(qualified_name(auth), ref["name"], ref["key"], False)
+    for store in of_kind(objs, "ObjectStore"):
+        for name, key in object_store_secret_refs(store):
+            need_secret(qualified_name(store), name, key, False)
     return problems
+
+
+def object_store_secret_refs(store: Manifest) -> list[tuple[str, str]]:
+    """(Secret, key) pairs an ObjectStore's configuration reads (its credentials, CA)."""
+    refs: list[tuple[str, str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"name", "key"}:
+                refs.append((node["name"], node["key"]))
+                return
+            for value in node.values():
+                walk(value)
+
+    walk(store["spec"]["configuration"])
+    return refs
 
 
 _VAR_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")

@@ -34,9 +34,28 @@ KUSTOMIZATIONS = {
     "dev": K8S_DIR / "overlays" / "dev",
     "prod": K8S_DIR / "overlays" / "prod",
     "prod-keda": K8S_DIR / "overlays" / "prod-keda",
+    "prod-dr": K8S_DIR / "overlays" / "prod-dr",
+    "pitr": K8S_DIR / "examples" / "pitr",
+    "argocd-dev": K8S_DIR / "argocd" / "dev",
+    "argocd-prod": K8S_DIR / "argocd" / "prod",
+    "argocd-prod-dr": K8S_DIR / "argocd" / "prod-dr",
 }
-OVERLAYS = ("dev", "prod", "prod-keda")
-NAMESPACES = {"dev": "shop-dev", "prod": "shop", "prod-keda": "shop"}
+# overlays/prod-dr after the failover runbook's two edits (failover.py applies them to a
+# copy of k8s/), rendered and checked like a real overlay.
+PROMOTED_DR = "prod-dr-promoted"
+RENDERS = (*KUSTOMIZATIONS, PROMOTED_DR)
+OVERLAYS = ("dev", "prod", "prod-keda", "prod-dr", PROMOTED_DR)
+# The overlays that run the services (prod-dr keeps them on standby until failover).
+SERVING_OVERLAYS = ("dev", "prod", "prod-keda", PROMOTED_DR)
+NAMESPACES = {
+    "dev": "shop-dev",
+    "prod": "shop",
+    "prod-keda": "shop",
+    "prod-dr": "shop",
+    PROMOTED_DR: "shop",
+}
+# Argo CD bootstrap kustomizations and the overlay each one's Application deploys.
+ARGOCD = {"argocd-dev": "dev", "argocd-prod": "prod", "argocd-prod-dr": "prod-dr"}
 
 # The Kubernetes release whose OpenAPI schemas (shipped by kubernetes-validate) the
 # rendered objects must satisfy: the oldest minor the manifests target (sleep preStop
@@ -74,7 +93,8 @@ def kustomize_build(path: Path) -> str:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"kubectl kustomize {path.relative_to(REPO_ROOT)} failed:\n{result.stderr}")
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        pytest.fail(f"kubectl kustomize {shown} failed:\n{result.stderr}")
     return result.stdout
 
 

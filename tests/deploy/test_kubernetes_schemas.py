@@ -15,7 +15,7 @@ import pytest
 from tests.deploy.crd_schemas import crd_validation_errors, is_custom_resource
 from tests.deploy.manifests import (
     KUBERNETES_VERSION,
-    KUSTOMIZATIONS,
+    RENDERS,
     Manifest,
     find,
     qualified_name,
@@ -37,12 +37,12 @@ def schema_errors(obj: Manifest) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", RENDERS)
 def test_kustomization_builds(name: str, rendered: dict[str, list[Manifest]]) -> None:
     assert rendered[name], f"{name} renders nothing"
 
 
-@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("name", RENDERS)
 def test_every_object_matches_its_schema(name: str, rendered: dict[str, list[Manifest]]) -> None:
     errors = [error for obj in rendered[name] for error in schema_errors(obj)]
     assert errors == [], "\n".join(errors)

@@ -24,10 +24,10 @@ from shop_catalog.main import create_app as create_catalog_app
 from shop_catalog.settings import CatalogSettings
 from shop_common.auth import issue_dev_token
 from shop_common.db.migrations import upgrade
-from shop_common.db.provision import ServiceDatabase, provision
+from shop_common.db.provision import DEFAULT_ADMIN_DSN, ServiceDatabase, provision
 from tests.support import TEST_JWT_SECRET, ServiceDb
 
-PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", DEFAULT_ADMIN_DSN)
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
 
 

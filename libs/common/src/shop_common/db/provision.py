@@ -11,9 +11,17 @@ import argparse
 import asyncio
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
+
+__all__ = ["ADMIN_DSN_VARIABLE", "DEFAULT_ADMIN_DSN", "ServiceDatabase", "admin_dsn", "provision"]
+
+# Where provisioning finds its superuser: the one default for `shop-provision`, `make up`
+# and the test fixtures (a local cluster's `postgres` superuser, peer/trust authentication).
+ADMIN_DSN_VARIABLE = "PROVISION_DATABASE_URL"
+DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Serialises concurrent provisioners (two services' jobs often start together).
@@ -31,6 +39,12 @@ class ServiceDatabase:
         for value in (self.database, self.schema, self.role):
             if not _IDENT.match(value):
                 raise ValueError(f"not a safe SQL identifier: {value!r}")
+
+
+def admin_dsn(environ: Mapping[str, str] | None = None) -> str:
+    """The superuser DSN: `PROVISION_DATABASE_URL` if set, else `DEFAULT_ADMIN_DSN`."""
+    environ = os.environ if environ is None else environ
+    return environ.get(ADMIN_DSN_VARIABLE) or DEFAULT_ADMIN_DSN
 
 
 def _q(ident: str) -> str:
@@ -108,14 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--role", default=None)
     args = parser.parse_args(argv)
     service: str = args.service
-    admin = os.environ.get(
-        "PROVISION_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
     target = ServiceDatabase(
         database=args.database,
         schema=args.schema or service,
         role=args.role or f"{service}_svc",
         password=os.environ.get(f"{service.upper()}_DB_PASSWORD") or None,
     )
-    asyncio.run(provision(admin, target))
+    asyncio.run(provision(admin_dsn(), target))
     print(f"provisioned role {target.role} and schema {target.database}.{target.schema}")  # noqa: T201

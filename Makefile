@@ -33,12 +33,13 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
-.venv/.synced: uv.lock pyproject.toml libs/common/pyproject.toml services/catalog/pyproject.toml services/orders/pyproject.toml | $(UV)
+.venv/.synced: uv.lock pyproject.toml libs/common/pyproject.toml libs/devtools/pyproject.toml services/catalog/pyproject.toml services/orders/pyproject.toml | $(UV)
 	$(UV) sync --locked
 	@touch $@
 
 install: .venv/.synced
 
+# shop-dev and shop-token live in libs/devtools (shop_dev): in the dev group, never in an image.
 up: install
 	$(UV) run --frozen shop-dev
 

@@ -6,7 +6,12 @@ import argparse
 import os
 import sys
 
-from shop_common.auth.tokens import ROLES, issue_dev_token
+from shop_common.auth import ROLES, issue_dev_token
+from shop_common.settings import ServiceSettings
+
+# What the services expect unless their <SERVICE>_JWT_ISSUER / _AUDIENCE say otherwise.
+DEFAULT_ISSUER: str = ServiceSettings.model_fields["jwt_issuer"].default
+DEFAULT_AUDIENCE: str = ServiceSettings.model_fields["jwt_audience"].default
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,14 +22,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     secret = os.environ.get("JWT_SECRET")
     if not secret:
-        sys.exit("shop-token: set JWT_SECRET (the dev HS256 secret the services use)")
+        sys.exit(
+            "shop-token: set JWT_SECRET (the dev HS256 secret the services use); "
+            "`make token` passes the Makefile's dev default"
+        )
     print(  # noqa: T201
         issue_dev_token(
             subject=args.sub,
             roles=[args.role],
             secret=secret,
-            issuer=os.environ.get("JWT_ISSUER", "shop-dev-issuer"),
-            audience=os.environ.get("JWT_AUDIENCE", "shop"),
+            issuer=os.environ.get("JWT_ISSUER") or DEFAULT_ISSUER,
+            audience=os.environ.get("JWT_AUDIENCE") or DEFAULT_AUDIENCE,
             ttl_seconds=args.ttl,
         )
     )

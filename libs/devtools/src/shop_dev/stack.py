@@ -154,10 +154,18 @@ def _settings(name: str, settings_class: type[S]) -> S:
         return settings_class()
     except ValidationError as exc:
         prefix = settings_class.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        hint = (
+            f"\n  `make up` passes JWT_SECRET (a dev-only default in the Makefile) on as "
+            f"{prefix}JWT_SECRET: run it through make, or set {prefix}JWT_SECRET yourself."
+            if "JWT_SECRET" in problems
+            else ""
+        )
         raise DevStackError(
-            f"the {name} settings ({prefix}*) are not usable: {exc}\n"
-            f"  `make up` passes JWT_SECRET (a dev-only default in the Makefile) on as "
-            f"{prefix}JWT_SECRET; run it through make, or set the variables named above."
+            f"the {name} settings ({prefix}*) are not usable: {problems}.{hint}"
         ) from exc
 
 

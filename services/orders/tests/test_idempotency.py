@@ -222,7 +222,7 @@ async def test_a_taken_over_claim_can_neither_complete_nor_release(
     sessions = SESSIONMAKER.get(orders_app)
     who, key = f"takeover-{uuid.uuid4().hex[:8]}", "k-1"
     first = Claim(customer_id=who, key=key, fingerprint="f" * 64)
-    async with sessions() as session:
+    async with sessions() as session, session.begin():
         assert await claim(session, first, ttl_seconds=3600, claim_seconds=30) is None
     await db.execute(
         "UPDATE orders.idempotency_keys SET claimed_until = now() - interval '1 second' "
@@ -230,9 +230,9 @@ async def test_a_taken_over_claim_can_neither_complete_nor_release(
         who,
     )
     second = Claim(customer_id=who, key=key, fingerprint="f" * 64)
-    async with sessions() as session:
+    async with sessions() as session, session.begin():
         assert await claim(session, second, ttl_seconds=3600, claim_seconds=30) is None
-    async with sessions() as session:
+    async with sessions() as session, session.begin():
         await release(session, first)  # the stale holder gives up: must not free the new claim
     token = await db.fetchval(
         "SELECT claim_token FROM orders.idempotency_keys WHERE customer_id = $1", who

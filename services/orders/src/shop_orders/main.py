@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from shop_common.http import ResilientHttpClient
 from shop_common.state import StateKey
 from shop_common.web.app import api_resources, create_service_app, serve
-from shop_orders.catalog_client.client import CatalogClient
-from shop_orders.orders.pricing import PRICER, Pricer
+from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.orders.router import router as orders_router
 from shop_orders.settings import OrdersSettings
 
@@ -37,13 +36,7 @@ def create_app(
             ) as http,
         ):
             CATALOG_HTTP.set(app, http)
-            PRICER.set(
-                app,
-                Pricer(
-                    CatalogClient(http),
-                    retry_after_seconds=settings.unavailable_retry_after_seconds,
-                ),
-            )
+            CATALOG.set(app, CatalogClient(http))
             yield
 
     return create_service_app(

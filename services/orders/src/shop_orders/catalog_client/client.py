@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from shop_common.http import ResilientHttpClient, UpstreamRejected, UpstreamUnavailable
+from shop_common.state import StateKey
 from shop_orders.catalog_client.schemas import CatalogProduct, CatalogProductPage
 
 log = logging.getLogger(__name__)
@@ -40,3 +41,6 @@ class CatalogClient:
             log.error("catalog answered a product lookup with an unexpected body: %s", exc)
             raise UpstreamUnavailable("catalog", "unexpected product page") from exc
         return {p.id: p for p in page.items}
+
+
+CATALOG = StateKey[CatalogClient]("catalog")

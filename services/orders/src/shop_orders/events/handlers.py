@@ -1,4 +1,8 @@
-"""Handlers of Catalog's events. Each runs inside the consumer's inbox transaction."""
+"""Handlers of Catalog's events: each translates its event into one call of a service.
+
+They run inside the consumer's inbox transaction (shop_common's consumer begins and
+commits it), so they never begin one; the services they call don't either.
+"""
 
 from __future__ import annotations
 
@@ -8,63 +12,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.events import (
     EventType,
-    OrderConfirmedV1,
-    OrderRejectedV1,
     ProductSnapshotV1,
     StockRejectedV1,
     StockReleasedV1,
     StockReservedV1,
 )
 from shop_common.messaging import Envelope, Handler
-from shop_orders.messaging import outbox
-from shop_orders.orders import repository as orders
-from shop_orders.orders.models import OrderStatus
-from shop_orders.replica import repository as replica
+from shop_orders.orders import service as orders
+from shop_orders.replica import service as replica
 
 log = logging.getLogger(__name__)
 
 
 async def on_stock_reserved(session: AsyncSession, _: Envelope, event: StockReservedV1) -> None:
-    order = await orders.get_order(session, event.order_id, for_update=True)
-    if order is None:
-        log.warning("stock reserved for unknown order %s", event.order_id)
-        return
-    if order.status != OrderStatus.PENDING:
-        # Cancelled meanwhile: Catalog releases the reservation when the cancel reaches it.
-        return
-    order.status = OrderStatus.CONFIRMED
-    orders.touch(order)
-    await outbox.enqueue(
-        session,
-        EventType.ORDER_CONFIRMED_V1,
-        OrderConfirmedV1(order_id=order.id),
-        subject=order.id,
-    )
+    await orders.confirm_order(session, event.order_id)
 
 
 async def on_stock_rejected(session: AsyncSession, _: Envelope, event: StockRejectedV1) -> None:
-    order = await orders.get_order(session, event.order_id, for_update=True)
-    if order is None:
-        log.warning("stock rejected for unknown order %s", event.order_id)
-        return
-    if order.status != OrderStatus.PENDING:
-        return
     reasons = sorted({f"{line.product_id}: {line.reason}" for line in event.lines if line.reason})
-    order.status = OrderStatus.REJECTED
-    order.status_reason = ("stock: " + "; ".join(reasons))[:200]
-    orders.touch(order)
-    await outbox.enqueue(
-        session,
-        EventType.ORDER_REJECTED_V1,
-        OrderRejectedV1(order_id=order.id, reason=order.status_reason),
-        subject=order.id,
-    )
+    await orders.reject_order(session, event.order_id, "stock: " + "; ".join(reasons))
 
 
 async def on_product_snapshot(
     session: AsyncSession, _: Envelope, snapshot: ProductSnapshotV1
 ) -> None:
-    await replica.upsert_if_newer(session, snapshot)
+    await replica.record_snapshot(session, snapshot)
 
 
 async def on_stock_released(_: AsyncSession, __: Envelope, event: StockReleasedV1) -> None:

@@ -1,10 +1,13 @@
-"""Claim, complete and release Idempotency-Keys.
+"""Idempotency-Key rules: claim a key, complete it with the response, or release it.
 
 A request first *claims* its (customer, key) in a short transaction of its own, so that a
 concurrent duplicate sees the claim at once (409) instead of waiting. The response is
 stored by `complete` inside the transaction that creates the order, so the order and its
 replayable response commit together or not at all. A claim whose request died is taken
 over after `claim_seconds`; a key is forgotten after `ttl_seconds`.
+
+`claim`, `complete` and `release` run in the caller's transaction (the order service
+begins it); `purge_expired` is a unit of work of its own (the worker's housekeeping).
 """
 
 from __future__ import annotations
@@ -13,12 +16,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_orders.errors import (
@@ -26,15 +26,18 @@ from shop_orders.errors import (
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
 )
-from shop_orders.idempotency.models import IdempotencyKey
+from shop_orders.idempotency import repository as repo
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
+    """The answer to a keyed request: stored with its effect, replayed for a duplicate."""
+
     status: int
     body: dict[str, Any]
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,107 +65,53 @@ async def claim(
     session: AsyncSession, claim: Claim, *, ttl_seconds: int, claim_seconds: int
 ) -> StoredResponse | None:
     """None: this request owns the key now. Otherwise the response to replay; or 409/422."""
-    now = func.now()
-    table = IdempotencyKey.__table__
-    stmt = insert(IdempotencyKey).values(
+    if await repo.try_claim(
+        session,
         customer_id=claim.customer_id,
         key=claim.key,
         fingerprint=claim.fingerprint,
-        claim_token=claim.token,
-        claimed_until=now + timedelta(seconds=claim_seconds),
-        expires_at=now + timedelta(seconds=ttl_seconds),
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[IdempotencyKey.customer_id, IdempotencyKey.key],
-        set_={
-            "fingerprint": stmt.excluded.fingerprint,
-            "claim_token": stmt.excluded.claim_token,
-            "response_status": None,
-            "response_body": None,
-            "order_id": None,
-            "claimed_until": stmt.excluded.claimed_until,
-            "expires_at": stmt.excluded.expires_at,
-            "created_at": now,
-        },
-        # Take over an expired key, or the abandoned claim of the same request.
-        where=or_(
-            table.c.expires_at < now,
-            (table.c.response_status.is_(None))
-            & (table.c.claimed_until < now)
-            & (table.c.fingerprint == stmt.excluded.fingerprint),
-        ),
-    ).returning(IdempotencyKey.key)
-    async with session.begin():
-        if (await session.execute(upsert)).first() is not None:
-            return None
-        # ON CONFLICT locked the row, so this reads its latest committed state.
-        row = (
-            await session.execute(
-                select(
-                    IdempotencyKey.fingerprint,
-                    IdempotencyKey.response_status,
-                    IdempotencyKey.response_body,
-                ).where(
-                    IdempotencyKey.customer_id == claim.customer_id,
-                    IdempotencyKey.key == claim.key,
-                )
-            )
-        ).one()
+        token=claim.token,
+        ttl_seconds=ttl_seconds,
+        claim_seconds=claim_seconds,
+    ):
+        return None
+    # The refused upsert locked the row, so this reads its latest committed state.
+    row = await repo.get(session, customer_id=claim.customer_id, key=claim.key)
     if row.fingerprint != claim.fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body; use a new key."
         )
-    if row.response_status is None:
+    if row.response_status is None or row.response_body is None:
         raise IdempotencyKeyInFlight(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             headers={"Retry-After": "1"},
         )
-    return StoredResponse(status=row.response_status, body=row.response_body)
+    return StoredResponse(status=row.response_status, body=row.response_body, replayed=True)
 
 
 async def complete(
     session: AsyncSession, claim: Claim, response: StoredResponse, order_id: UUID
 ) -> bool:
     """Store the response in the caller's transaction; False if the claim was taken over."""
-    result = await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.customer_id == claim.customer_id,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.claim_token == claim.token,
-            IdempotencyKey.response_status.is_(None),
-        )
-        .values(response_status=response.status, response_body=response.body, order_id=order_id)
-        .returning(IdempotencyKey.key)
+    return await repo.store_response(
+        session,
+        customer_id=claim.customer_id,
+        key=claim.key,
+        token=claim.token,
+        status=response.status,
+        body=response.body,
+        order_id=order_id,
     )
-    return result.first() is not None
 
 
 async def release(session: AsyncSession, claim: Claim) -> None:
     """Forget an unfinished claim so the client may retry with the same key."""
-    async with session.begin():
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.customer_id == claim.customer_id,
-                IdempotencyKey.key == claim.key,
-                IdempotencyKey.claim_token == claim.token,
-                IdempotencyKey.response_status.is_(None),
-            )
-        )
+    await repo.delete_claim(
+        session, customer_id=claim.customer_id, key=claim.key, token=claim.token
+    )
 
 
 async def purge_expired(session: AsyncSession, *, batch: int = 1000) -> int:
-    """Delete up to `batch` expired keys; returns how many went."""
+    """Delete up to `batch` expired keys in a transaction of its own; returns how many went."""
     async with session.begin():
-        expired = (
-            select(IdempotencyKey.customer_id, IdempotencyKey.key)
-            .where(IdempotencyKey.expires_at < func.now())
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        result = await session.execute(
-            delete(IdempotencyKey)
-            .where(tuple_(IdempotencyKey.customer_id, IdempotencyKey.key).in_(expired))
-            .returning(IdempotencyKey.key)
-        )
-        return len(result.all())
+        return await repo.delete_expired(session, batch=batch)

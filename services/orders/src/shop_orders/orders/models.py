@@ -1,10 +1,14 @@
-"""Order and order-line tables."""
+"""The order aggregate: its tables, its statuses, and every transition with the event it emits."""
 
 from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -18,7 +22,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop_orders.db import Base
+from shop_common.events import (
+    EventPayload,
+    EventType,
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderLineV1,
+    OrderPlacedV1,
+    OrderRejectedV1,
+)
+from shop_orders.db import Base, one_of
+from shop_orders.errors import OrderNotCancellable
+
+REASON_LENGTH = 200
 
 
 class OrderStatus(enum.StrEnum):
@@ -28,18 +44,54 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# Where each status may go next. The methods of `Order` below are the only writers of
+# `status`; each checks this table and returns the event its transition emits.
+NEXT: Mapping[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
+    {
+        OrderStatus.PENDING: frozenset(
+            {OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED}
+        ),
+        OrderStatus.CONFIRMED: frozenset({OrderStatus.CANCELLED}),
+        OrderStatus.REJECTED: frozenset(),
+        OrderStatus.CANCELLED: frozenset(),
+    }
+)
+
+
 class PricingSource(enum.StrEnum):
     CATALOG = "catalog"
     REPLICA = "replica"
 
 
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An event a transition emits, for the caller to put in the outbox with the change."""
+
+    type: EventType
+    payload: EventPayload
+    subject: uuid.UUID
+
+
+class LineSnapshot(Protocol):
+    """What a line records of its product at placement (a priced line)."""
+
+    @property
+    def product_id(self) -> uuid.UUID: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit_price_cents(self) -> int: ...
+    @property
+    def quantity(self) -> int: ...
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('PENDING', 'CONFIRMED', 'REJECTED', 'CANCELLED')", name="status_known"
-        ),
-        CheckConstraint("pricing_source IN ('catalog', 'replica')", name="pricing_source_known"),
+        one_of("status", OrderStatus, name="status_known"),
+        one_of("pricing_source", PricingSource, name="pricing_source_known"),
         CheckConstraint("total_cents >= 0", name="total_non_negative"),
         Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
         Index("ix_orders_created_at_id", "created_at", "id"),
@@ -48,7 +100,7 @@ class Order(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
-    status_reason: Mapped[str | None] = mapped_column(String(200))
+    status_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     total_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     pricing_source: Mapped[str] = mapped_column(String(16))
@@ -57,6 +109,92 @@ class Order(Base):
     lines: Mapped[list[OrderLine]] = relationship(
         lazy="selectin", order_by="OrderLine.line_no", cascade="all, delete-orphan"
     )
+
+    @classmethod
+    def place(
+        cls,
+        customer_id: str,
+        lines: Sequence[LineSnapshot],
+        *,
+        currency: str,
+        pricing_source: PricingSource,
+    ) -> tuple[Order, OrderEvent]:
+        """A new PENDING order; its event asks Catalog to reserve every line (or none)."""
+        order = cls(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            status=OrderStatus.PENDING,
+            total_cents=sum(line.unit_price_cents * line.quantity for line in lines),
+            currency=currency,
+            pricing_source=pricing_source,
+            lines=[
+                OrderLine(
+                    line_no=n,
+                    product_id=line.product_id,
+                    sku=line.sku,
+                    name=line.name,
+                    unit_price_cents=line.unit_price_cents,
+                    quantity=line.quantity,
+                )
+                for n, line in enumerate(lines, start=1)
+            ],
+        )
+        placed = OrderPlacedV1(
+            order_id=order.id,
+            customer_id=customer_id,
+            lines=tuple(
+                OrderLineV1(product_id=line.product_id, quantity=line.quantity) for line in lines
+            ),
+        )
+        return order, order._event(EventType.ORDER_PLACED_V1, placed)
+
+    def confirm(self) -> OrderEvent | None:
+        """Catalog reserved the stock: PENDING -> CONFIRMED.
+
+        From any other status a no-op: an order cancelled meanwhile stays CANCELLED, and
+        Catalog releases the reservation when the cancel reaches it.
+        """
+        if not self._may_become(OrderStatus.CONFIRMED):
+            return None
+        self._become(OrderStatus.CONFIRMED, reason=None)
+        return self._event(EventType.ORDER_CONFIRMED_V1, OrderConfirmedV1(order_id=self.id))
+
+    def reject(self, reason: str) -> OrderEvent | None:
+        """Catalog could not reserve the stock: PENDING -> REJECTED; otherwise a no-op."""
+        if not self._may_become(OrderStatus.REJECTED):
+            return None
+        self._become(OrderStatus.REJECTED, reason=reason)
+        return self._event(
+            EventType.ORDER_REJECTED_V1,
+            OrderRejectedV1(order_id=self.id, reason=self.status_reason),
+        )
+
+    def cancel(self, reason: str) -> OrderEvent | None:
+        """PENDING or CONFIRMED -> CANCELLED; cancelling again is a no-op.
+
+        Raises `OrderNotCancellable` (409) for a REJECTED order: unlike a late event, a
+        cancel is somebody's request, and it cannot be granted.
+        """
+        if self.status == OrderStatus.CANCELLED:
+            return None
+        if not self._may_become(OrderStatus.CANCELLED):
+            raise OrderNotCancellable(f"A {self.status} order cannot be cancelled.")
+        self._become(OrderStatus.CANCELLED, reason=reason)
+        return self._event(
+            EventType.ORDER_CANCELLED_V1,
+            OrderCancelledV1(order_id=self.id, reason=self.status_reason),
+        )
+
+    def _may_become(self, status: OrderStatus) -> bool:
+        return status in NEXT[OrderStatus(self.status)]
+
+    def _become(self, status: OrderStatus, *, reason: str | None) -> None:
+        self.status = status
+        self.status_reason = None if reason is None else reason[:REASON_LENGTH]
+        self.updated_at = func.now()
+
+    def _event(self, event_type: EventType, payload: EventPayload) -> OrderEvent:
+        return OrderEvent(type=event_type, payload=payload, subject=self.id)
 
 
 class OrderLine(Base):

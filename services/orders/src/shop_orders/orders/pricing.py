@@ -1,33 +1,31 @@
-"""Pricing an order: live from Catalog, or from the local replica when Catalog is unreachable."""
+"""Pricing an order's lines from what is known of its products; no I/O (the service fetches)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shop_common.http import CircuitOpen, UpstreamUnavailable
-from shop_common.state import StateKey
-from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.errors import PricingUnavailable, UnorderableLines
 from shop_orders.orders.models import PricingSource
 from shop_orders.orders.schemas import LineIn
-from shop_orders.replica import repository as replica
-
-log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class PricedProduct:
-    product_id: UUID
-    sku: str
-    name: str
-    price_cents: int
-    currency: str
-    active: bool
+class ProductFacts(Protocol):
+    """What pricing needs of a product: Catalog's answer and the replica's copy both have it."""
+
+    @property
+    def sku(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,49 +40,14 @@ class PricedLine:
 @dataclass(frozen=True, slots=True)
 class PricedOrder:
     lines: list[PricedLine]
-    total_cents: int
     currency: str
     source: PricingSource
 
 
-class Pricer:
-    def __init__(self, catalog: CatalogClient, *, retry_after_seconds: int) -> None:
-        self._catalog = catalog
-        self._retry_after = retry_after_seconds
-
-    async def price(self, session: AsyncSession, lines: Sequence[LineIn]) -> PricedOrder:
-        ids = [line.product_id for line in lines]
-        try:
-            live = await self._catalog.get_products(ids)
-            products = {
-                i: PricedProduct(i, p.sku, p.name, p.price_cents, p.currency, p.active)
-                for i, p in live.items()
-            }
-            return _priced(lines, products, PricingSource.CATALOG)
-        except UpstreamUnavailable as exc:
-            log.warning("pricing from the replica: catalog unavailable (%s)", exc)
-            retry_after = self._retry_after
-            if isinstance(exc, CircuitOpen) and exc.retry_after is not None:
-                retry_after = max(1, round(exc.retry_after))
-        async with session.begin():
-            copies = await replica.get_products(session, ids)
-        missing = [i for i in ids if i not in copies]
-        if missing:
-            raise PricingUnavailable(
-                "Catalog is unreachable and the local product copy does not know "
-                f"{len(missing)} of the products; try again shortly.",
-                retry_after_seconds=retry_after,
-            )
-        products = {
-            i: PricedProduct(i, c.sku, c.name, c.price_cents, c.currency, c.active)
-            for i, c in copies.items()
-        }
-        return _priced(lines, products, PricingSource.REPLICA)
-
-
-def _priced(
-    lines: Sequence[LineIn], products: dict[UUID, PricedProduct], source: PricingSource
+def price(
+    lines: Sequence[LineIn], products: Mapping[UUID, ProductFacts], source: PricingSource
 ) -> PricedOrder:
+    """Snapshot each line's product; 422 names unknown or inactive lines, or mixed currencies."""
     errors: list[dict[str, object]] = []
     for index, line in enumerate(lines):
         product = products.get(line.product_id)
@@ -114,12 +77,25 @@ def _priced(
         )
         for line in lines
     ]
-    return PricedOrder(
-        lines=priced,
-        total_cents=sum(p.unit_price_cents * p.quantity for p in priced),
-        currency=currencies.pop(),
-        source=source,
-    )
+    return PricedOrder(lines=priced, currency=currencies.pop(), source=source)
 
 
-PRICER = StateKey[Pricer]("pricer")
+def price_from_replica(
+    lines: Sequence[LineIn], copies: Mapping[UUID, ProductFacts], *, retry_after_seconds: int
+) -> PricedOrder:
+    """Catalog could not answer: price from the local copies, or 503 if one is missing."""
+    missing = [line.product_id for line in lines if line.product_id not in copies]
+    if missing:
+        raise PricingUnavailable(
+            "Catalog is unreachable and the local product copy does not know "
+            f"{len(missing)} of the products; try again shortly.",
+            retry_after_seconds=retry_after_seconds,
+        )
+    return price(lines, copies, PricingSource.REPLICA)
+
+
+def retry_after(exc: UpstreamUnavailable, default_seconds: int) -> int:
+    """When to try again: an open breaker knows when it will let a trial through."""
+    if isinstance(exc, CircuitOpen) and exc.retry_after is not None:
+        return max(1, round(exc.retry_after))
+    return default_seconds

@@ -1,4 +1,4 @@
-"""SQL for orders: the one place that knows the tables."""
+"""SQL for orders: the one place that knows the tables. Runs in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -48,8 +48,11 @@ async def list_orders(
     return (await session.scalars(stmt)).all()
 
 
-def touch(order: Order) -> None:
-    order.updated_at = func.now()
+async def reload(session: AsyncSession, order: Order) -> Order:
+    """Write the order's changes and read back what the database computed (`updated_at`)."""
+    await session.flush()
+    await session.refresh(order)
+    return order
 
 
 async def lock_stale_pending(

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from shop_common.auth import PrincipalDep
 from shop_common.db.pagination import Page, decode_cursor
 from shop_common.web.app import SETTINGS
 from shop_common.web.pagination import CursorQuery, LimitQuery
 from shop_common.web.sessions import SessionDep
+from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.idempotency.service import validated_key
 from shop_orders.orders import service
 from shop_orders.orders.models import OrderStatus
-from shop_orders.orders.pricing import PRICER, Pricer
 from shop_orders.orders.schemas import OrderCreate, OrderOut
 from shop_orders.settings import OrdersSettings
 
@@ -35,11 +34,24 @@ def get_settings(request: Request) -> OrdersSettings:
     return settings
 
 
+IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
+SettingsDep = Annotated[OrdersSettings, Depends(get_settings)]
+CatalogDep = Annotated[CatalogClient, Depends(CATALOG.from_request)]
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=OrderOut,
     responses={
+        201: {
+            "headers": {
+                "Location": {"description": "The order's URL", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer to an earlier request",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            }
+        },
         400: {"description": "Missing Idempotency-Key"},
         409: {"description": "A request with this key is in flight"},
         422: {"description": "Invalid body, unknown or inactive products, or key reused"},
@@ -48,20 +60,23 @@ def get_settings(request: Request) -> OrdersSettings:
 )
 async def place_order(
     principal: PrincipalDep,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: IdempotencyKeyDep,
     body: OrderCreate,
     session: SessionDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
     request: Request,
-    pricer: Annotated[Pricer, Depends(PRICER.from_request)],
-    settings: Annotated[OrdersSettings, Depends(get_settings)],
-) -> JSONResponse:
+    response: Response,
+) -> OrderOut:
     placed = await service.place_order(
-        session, pricer, settings, principal=principal, key=key, body=body
+        session, catalog, settings, principal=principal, key=key, body=body
     )
-    headers = {"Location": str(request.url_for("get_order", order_id=str(placed.body["id"])))}
+    order = OrderOut.model_validate(placed.body)
+    response.status_code = placed.status
+    response.headers["Location"] = str(request.url_for("get_order", order_id=str(order.id)))
     if placed.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(placed.body, status_code=placed.status, headers=headers)
+        response.headers["Idempotent-Replayed"] = "true"
+    return order
 
 
 @router.get("/{order_id}")

@@ -1,8 +1,14 @@
-"""Order rules: idempotent placement, visibility and cancellation."""
+"""Order use cases: idempotent placement, visibility, cancellation and the saga's outcomes.
+
+Each function the router or the worker's housekeeping calls is a unit of work: it begins
+its transactions here, visibly (ADR 0010). `confirm_order` and `reject_order` are called
+by event handlers and run inside the consumer's inbox transaction instead.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -11,106 +17,94 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shop_common.auth import Principal
 from shop_common.db.pagination import Keyset, Page, page_of
 from shop_common.errors import Forbidden
-from shop_common.events import EventType, OrderCancelledV1, OrderLineV1, OrderPlacedV1
-from shop_orders.errors import IdempotencyKeyInFlight, OrderNotCancellable, OrderNotFound
+from shop_common.http import UpstreamUnavailable
+from shop_orders.catalog_client.client import CatalogClient
+from shop_orders.errors import IdempotencyKeyInFlight, OrderNotFound
 from shop_orders.idempotency import service as idempotency
+from shop_orders.idempotency.service import StoredResponse
 from shop_orders.messaging import outbox
+from shop_orders.orders import pricing
 from shop_orders.orders import repository as repo
-from shop_orders.orders.models import Order, OrderLine, OrderStatus
-from shop_orders.orders.pricing import Pricer
-from shop_orders.orders.schemas import OrderCreate, OrderOut
+from shop_orders.orders.models import Order, OrderEvent, OrderStatus, PricingSource
+from shop_orders.orders.schemas import LineIn, OrderCreate, OrderOut
+from shop_orders.replica import repository as replica
 from shop_orders.settings import OrdersSettings
 
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    status: int
-    body: dict[str, object]
-    replayed: bool
+log = logging.getLogger(__name__)
 
 
 async def place_order(
     session: AsyncSession,
-    pricer: Pricer,
+    catalog: CatalogClient,
     settings: OrdersSettings,
     *,
     principal: Principal,
     key: str,
     body: OrderCreate,
-) -> Placement:
+) -> StoredResponse:
+    """201 with the new PENDING order; a repeated key gets the first answer again."""
     claim = idempotency.Claim(
         customer_id=principal.subject,
         key=key,
         fingerprint=idempotency.fingerprint("POST", "/v1/orders", body.model_dump(mode="json")),
     )
-    stored = await idempotency.claim(
-        session,
-        claim,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        claim_seconds=settings.idempotency_claim_seconds,
-    )
-    if stored is not None:
-        return Placement(stored.status, stored.body, replayed=True)
-    completed = False
+    # Claim in a short transaction of its own, so a duplicate sees it at once (ADR 0004).
+    async with session.begin():
+        replay = await idempotency.claim(
+            session,
+            claim,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            claim_seconds=settings.idempotency_claim_seconds,
+        )
+    if replay is not None:
+        return replay
     try:
-        priced = await pricer.price(session, body.lines)
+        # No transaction is open while Catalog is asked: it may take seconds.
+        priced = await _price(session, catalog, body.lines, settings)
         async with session.begin():
-            order = await repo.add_order(
-                session,
-                Order(
-                    customer_id=principal.subject,
-                    status=OrderStatus.PENDING,
-                    total_cents=priced.total_cents,
-                    currency=priced.currency,
-                    pricing_source=priced.source,
-                    lines=[
-                        OrderLine(
-                            line_no=n,
-                            product_id=line.product_id,
-                            sku=line.sku,
-                            name=line.name,
-                            unit_price_cents=line.unit_price_cents,
-                            quantity=line.quantity,
-                        )
-                        for n, line in enumerate(priced.lines, start=1)
-                    ],
-                ),
+            order, placed = Order.place(
+                principal.subject,
+                priced.lines,
+                currency=priced.currency,
+                pricing_source=priced.source,
             )
-            await outbox.enqueue(
-                session,
-                EventType.ORDER_PLACED_V1,
-                OrderPlacedV1(
-                    order_id=order.id,
-                    customer_id=order.customer_id,
-                    lines=tuple(
-                        OrderLineV1(product_id=line.product_id, quantity=line.quantity)
-                        for line in order.lines
-                    ),
-                ),
-                subject=order.id,
-            )
-            response = idempotency.StoredResponse(
-                status=201, body=OrderOut.model_validate(order).model_dump(mode="json")
-            )
+            await repo.add_order(session, order)
+            await _emit(session, placed)
+            response = StoredResponse(201, OrderOut.model_validate(order).model_dump(mode="json"))
             if not await idempotency.complete(session, claim, response, order.id):
                 # Our claim expired and a retry took the key over: it will answer instead.
                 raise IdempotencyKeyInFlight(
                     "A retry of this request took over its Idempotency-Key; retry shortly.",
                     headers={"Retry-After": "1"},
                 )
-        completed = True
-        return Placement(response.status, response.body, replayed=False)
-    finally:
-        if not completed:
+    except BaseException:
+        # Whatever went wrong (422, 503, a bug, a cancelled request), the client may retry.
+        async with session.begin():
             await idempotency.release(session, claim)
+        raise
+    return response
+
+
+async def _price(
+    session: AsyncSession, catalog: CatalogClient, lines: Sequence[LineIn], settings: OrdersSettings
+) -> pricing.PricedOrder:
+    """Live from Catalog; from the local replica when Catalog cannot be reached (or 503)."""
+    ids = [line.product_id for line in lines]
+    try:
+        live = await catalog.get_products(ids)
+    except UpstreamUnavailable as exc:
+        log.warning("pricing from the replica: catalog unavailable (%s)", exc)
+        async with session.begin():
+            copies = await replica.get_products(session, ids)
+        retry_after = pricing.retry_after(exc, settings.unavailable_retry_after_seconds)
+        return pricing.price_from_replica(lines, copies, retry_after_seconds=retry_after)
+    return pricing.price(lines, live, PricingSource.CATALOG)
 
 
 async def get_visible_order(session: AsyncSession, principal: Principal, order_id: UUID) -> Order:
     """The order if `principal` may see it; 404 otherwise (no existence leak)."""
-    order = await repo.get_order(session, order_id)
-    if order is None or not _may_see(principal, order):
-        raise OrderNotFound(f"No order {order_id}.")
-    return order
+    async with session.begin():
+        return await _visible_order(session, principal, order_id)
 
 
 async def list_orders(
@@ -126,31 +120,20 @@ async def list_orders(
         if customer_id not in (None, principal.subject):
             raise Forbidden("Customers can list their own orders only.")
         customer_id = principal.subject
-    rows = await repo.list_orders(
-        session, limit=limit + 1, before=before, customer_id=customer_id, status=status
-    )
-    return page_of(OrderOut, rows, limit)
-
-
-CANCELLABLE = {OrderStatus.PENDING, OrderStatus.CONFIRMED}
+    async with session.begin():
+        rows = await repo.list_orders(
+            session, limit=limit + 1, before=before, customer_id=customer_id, status=status
+        )
+        return page_of(OrderOut, rows, limit)
 
 
 async def cancel_order(session: AsyncSession, principal: Principal, order_id: UUID) -> Order:
     """PENDING or CONFIRMED -> CANCELLED (once); repeating returns the same result."""
     async with session.begin():
-        order = await repo.get_order(session, order_id, for_update=True)
-        if order is None or not _may_see(principal, order):
-            raise OrderNotFound(f"No order {order_id}.")
-        if order.status == OrderStatus.CANCELLED:
-            return order
-        if order.status not in CANCELLABLE:
-            raise OrderNotCancellable(f"A {order.status} order cannot be cancelled.")
-        await _cancel(
-            session, order, f"cancelled by {'admin' if principal.is_admin else 'customer'}"
-        )
-        await session.flush()
-        await session.refresh(order)
-        return order
+        order = await _visible_order(session, principal, order_id, for_update=True)
+        who = "admin" if principal.is_admin else "customer"
+        await _cancel(session, order, f"cancelled by {who}")
+        return await repo.reload(session, order)
 
 
 async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) -> int:
@@ -163,20 +146,42 @@ async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) 
         stale = await repo.lock_stale_pending(session, older_than=older_than, limit=100)
         for order in stale:
             await _cancel(session, order, "timed out waiting for a stock reservation")
-        return len(stale)
+    return len(stale)
+
+
+async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
+    """Catalog reserved the order's stock. In the caller's transaction; a repeat is a no-op."""
+    order = await repo.get_order(session, order_id, for_update=True)
+    if order is None:
+        log.warning("stock reserved for unknown order %s", order_id)
+        return
+    await _emit(session, order.confirm())
+
+
+async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> None:
+    """Catalog could not reserve the stock. In the caller's transaction; a repeat is a no-op."""
+    order = await repo.get_order(session, order_id, for_update=True)
+    if order is None:
+        log.warning("stock rejected for unknown order %s", order_id)
+        return
+    await _emit(session, order.reject(reason))
 
 
 async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
-    order.status = OrderStatus.CANCELLED
-    order.status_reason = reason
-    repo.touch(order)
-    await outbox.enqueue(
-        session,
-        EventType.ORDER_CANCELLED_V1,
-        OrderCancelledV1(order_id=order.id, reason=reason),
-        subject=order.id,
-    )
+    """The one way a locked order is cancelled, by a person (API) or by the sweeper."""
+    await _emit(session, order.cancel(reason))
 
 
-def _may_see(principal: Principal, order: Order) -> bool:
-    return principal.is_admin or order.customer_id == principal.subject
+async def _emit(session: AsyncSession, event: OrderEvent | None) -> None:
+    """Outbox the event of a transition, in the transaction that makes the change."""
+    if event is not None:
+        await outbox.enqueue(session, event.type, event.payload, subject=event.subject)
+
+
+async def _visible_order(
+    session: AsyncSession, principal: Principal, order_id: UUID, *, for_update: bool = False
+) -> Order:
+    order = await repo.get_order(session, order_id, for_update=for_update)
+    if order is None or not (principal.is_admin or order.customer_id == principal.subject):
+        raise OrderNotFound(f"No order {order_id}.")
+    return order

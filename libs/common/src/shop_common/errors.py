@@ -8,6 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "ProblemError",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "Unprocessable",
+]
+
 
 class ProblemError(Exception):
     """A failure the client can act on. Subclasses fix status, type and title."""

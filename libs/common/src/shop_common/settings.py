@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+__all__ = ["ServiceSettings"]
+
 
 class ServiceSettings(BaseSettings):
     """What every API and worker process needs. Built once at startup and passed in."""

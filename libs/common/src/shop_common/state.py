@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+__all__ = ["StateKey"]
+
 T = TypeVar("T")
 
 

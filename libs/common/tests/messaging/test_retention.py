@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import MetaData, insert, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shop_common.messaging import inbox_table, outbox_table
-from shop_common.messaging.retention import RetentionSweeper
+from shop_common.messaging import RetentionSweeper, inbox_table, outbox_table
 
 pytestmark = pytest.mark.integration
 

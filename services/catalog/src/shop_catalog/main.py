@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from shop_catalog.products.router import router as products_router
 from shop_catalog.settings import CatalogSettings
-from shop_common.web.app import api_resources, create_service_app, serve
+from shop_common.web import api_resources, create_service_app, serve
 
 SERVICE = "catalog"
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from shop_common.http import ResilientHttpClient
 from shop_common.state import StateKey
-from shop_common.web.app import api_resources, create_service_app, serve
+from shop_common.web import api_resources, create_service_app, serve
 from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.orders.router import router as orders_router
 from shop_orders.settings import OrdersSettings

@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+__all__ = ["alembic_config", "run_env", "upgrade"]
+
 
 def alembic_config(package: str, database_url: str) -> Config:
     """Config for the migrations shipped inside `package` (`<package>/migrations`)."""

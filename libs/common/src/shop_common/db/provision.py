@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import asyncpg
 
-__all__ = ["ADMIN_DSN_VARIABLE", "DEFAULT_ADMIN_DSN", "ServiceDatabase", "admin_dsn", "provision"]
+__all__ = [
+    "ADMIN_DSN_VARIABLE",
+    "DEFAULT_ADMIN_DSN",
+    "ServiceDatabase",
+    "admin_dsn",
+    "main",
+    "provision",
+]
 
 # Where provisioning finds its superuser: the one default for `shop-provision`, `make up`
 # and the test fixtures (a local cluster's `postgres` superuser, peer/trust authentication).

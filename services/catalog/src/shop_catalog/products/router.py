@@ -17,10 +17,9 @@ from shop_catalog.products.schemas import (
     StockAdjustmentCreate,
 )
 from shop_common.auth import AdminDep
-from shop_common.db.pagination import Page, decode_cursor
+from shop_common.db import Page, decode_cursor
 from shop_common.errors import Unprocessable
-from shop_common.web.pagination import CursorQuery, LimitQuery
-from shop_common.web.sessions import SessionDep
+from shop_common.web import CursorQuery, LimitQuery, SessionDep
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 MAX_IDS = 100

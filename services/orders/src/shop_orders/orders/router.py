@@ -8,10 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from shop_common.auth import PrincipalDep
-from shop_common.db.pagination import Page, decode_cursor
-from shop_common.web.app import SETTINGS
-from shop_common.web.pagination import CursorQuery, LimitQuery
-from shop_common.web.sessions import SessionDep
+from shop_common.db import Page, decode_cursor
+from shop_common.web import SETTINGS, CursorQuery, LimitQuery, SessionDep
 from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.idempotency.service import validated_key
 from shop_orders.orders import service

@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.auth import Principal
-from shop_common.db.pagination import Keyset, Page, page_of
+from shop_common.db import Keyset, Page, page_of
 from shop_common.errors import Forbidden
 from shop_common.http import UpstreamUnavailable
 from shop_orders.catalog_client.client import CatalogClient

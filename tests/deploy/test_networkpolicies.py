@@ -63,6 +63,8 @@ ALLOWED = [
     ("prometheus", "orders-worker", 9102),
     ("cnpg-operator", "db", 8000),
     ("db", "db", 5432),
+    # The WAL archive and base backups go to object storage over HTTPS (postgres-backup.yaml).
+    ("db", "internet", 443),
     # The APIs fetch the identity provider's signing keys (JWKS over HTTPS).
     ("catalog-api", "internet", 443),
     ("orders-api", "internet", 443),
@@ -149,3 +151,17 @@ def test_keda_component_opens_exactly_its_queue_depth_flow(
     assert flow_allowed(policies, pods["keda"], pods["mq"], 5672)
     assert not flow_allowed(policies, pods["keda"], pods["catalog-api"], 8001)
     assert not flow_allowed(policies, pods["keda"], pods["mq"], 15672)
+
+
+def test_point_in_time_copy_reaches_only_its_operator_and_the_archive(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    objs = rendered["prod"]
+    policies = [*of_kind(objs, "NetworkPolicy"), *of_kind(rendered["pitr"], "NetworkPolicy")]
+    pods = endpoints(objs)
+    pitr = Endpoint("pitr", NAMESPACE, {"cnpg.io/cluster": "shop-db-pitr", "role": "primary"})
+    assert flow_allowed(policies, pods["cnpg-operator"], pitr, 8000)
+    assert flow_allowed(policies, pitr, pods["internet"], 443)
+    assert flow_allowed(policies, pitr, pods["dns"], 53, "UDP")
+    for client in ("catalog-api", "orders-worker", "other"):
+        assert not flow_allowed(policies, pods[client], pitr, 5432)

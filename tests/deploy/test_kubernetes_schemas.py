@@ -54,6 +54,12 @@ def test_overlays_use_the_expected_custom_resources(rendered: dict[str, list[Man
     assert not {"ScaledObject", "TriggerAuthentication"} & kinds["prod"]
     assert {"ScaledObject", "TriggerAuthentication"} <= kinds["prod-keda"]
     assert not {"Cluster", "RabbitmqCluster", "ScaledObject"} & kinds["dev"]
+    backups_and_secrets = {"ObjectStore", "ScheduledBackup", "ExternalSecret", "SecretStore"}
+    assert backups_and_secrets <= kinds["prod"]
+    assert backups_and_secrets <= kinds["prod-dr"]
+    assert not backups_and_secrets & kinds["dev"]
+    for bootstrap in ("argocd-dev", "argocd-prod", "argocd-prod-dr"):
+        assert kinds[bootstrap] == {"Application", "AppProject"}
 
 
 def test_strict_schema_rejects_an_unknown_field(rendered: dict[str, list[Manifest]]) -> None:
@@ -78,6 +84,33 @@ def test_crd_schemas_reject_typos_and_missing_fields(rendered: dict[str, list[Ma
     auth = copy.deepcopy(find(rendered["prod-keda"], "TriggerAuthentication", "catalog-rabbitmq"))
     auth["spec"]["secretTargetRef"][0].pop("key")
     assert schema_errors(auth)
+
+    replica = copy.deepcopy(find(rendered["prod-dr"], "Cluster", "shop-db"))
+    replica["spec"]["replica"]["enable"] = replica["spec"]["replica"].pop("enabled")
+    assert any("enable" in e for e in schema_errors(replica))
+
+    store = copy.deepcopy(find(rendered["prod"], "ObjectStore", "shop-db-backup"))
+    store["spec"]["configuration"]["wal"]["compression"] = "zip"
+    assert schema_errors(store)
+    store = copy.deepcopy(find(rendered["prod"], "ObjectStore", "shop-db-backup"))
+    store["spec"]["retentionPolicy"] = "30 days"
+    assert schema_errors(store)
+
+    scheduled = copy.deepcopy(find(rendered["prod"], "ScheduledBackup", "shop-db-daily"))
+    del scheduled["spec"]["schedule"]
+    assert any("schedule" in e for e in schema_errors(scheduled))
+
+    external = copy.deepcopy(find(rendered["prod"], "ExternalSecret", "catalog-secrets"))
+    external["spec"]["data"][0]["remoteRef"]["propery"] = "x"
+    assert any("propery" in e for e in schema_errors(external))
+
+    secret_store = copy.deepcopy(find(rendered["prod"], "SecretStore", "shop-secrets"))
+    secret_store["spec"]["provider"]["aws"]["service"] = "SecretManager"
+    assert schema_errors(secret_store)
+
+    app = copy.deepcopy(find(rendered["argocd-prod"], "Application", "shop-prod"))
+    app["spec"]["syncPolicy"]["automated"]["selfheal"] = True
+    assert any("selfheal" in e for e in schema_errors(app))
 
 
 def test_an_unknown_kind_is_an_error_not_a_skip() -> None:

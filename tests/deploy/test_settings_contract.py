@@ -97,7 +97,8 @@ def _check(service: str, settings: Any, expect_jwks: bool) -> None:
         assert settings.catalog_url == "http://catalog-api:8001"
 
 
-@pytest.mark.parametrize("overlay", ["dev", "prod"])
+# prod-dr-promoted: the DR region after failover runs the same configuration as prod.
+@pytest.mark.parametrize("overlay", ["dev", "prod", "prod-dr-promoted"])
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.parametrize("workload", ["api", "worker", "migrate"])
 def test_kubernetes_environment_builds_settings(
@@ -111,7 +112,7 @@ def test_kubernetes_environment_builds_settings(
     kind = "Job" if workload == "migrate" else "Deployment"
     container = pod_spec(find(objs, kind, f"{service}-{workload}"))["containers"][0]
     settings = build_settings(service, container_environment(objs, container), monkeypatch)
-    _check(service, settings, expect_jwks=overlay == "prod")
+    _check(service, settings, expect_jwks=overlay.startswith("prod"))
 
 
 @pytest.mark.parametrize("service", SERVICES)

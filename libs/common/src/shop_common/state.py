@@ -1,10 +1,26 @@
 """Typed application state: one `StateKey` per value an app keeps, instead of bare `app.state`.
 
-Each key lives beside the code that owns the value:
+Each key lives beside the code that owns the value; the lifespan sets it, routes read it:
 
-    PRICER = StateKey[Pricer]("pricer")
-    PRICER.set(app, Pricer(...))                             # in the lifespan
-    PricerDep = Annotated[Pricer, Depends(PRICER.from_request)]   # for routes
+>>> import asyncio, httpx
+>>> from typing import Annotated
+>>> from fastapi import Depends, FastAPI
+>>> GREETING = StateKey[str]("greeting")
+>>> GreetingDep = Annotated[str, Depends(GREETING.from_request)]
+>>> app = FastAPI()
+>>> @app.get("/")
+... def hello(greeting: GreetingDep) -> str:
+...     return greeting
+>>> GREETING.get(app)
+Traceback (most recent call last):
+RuntimeError: app.state.greeting is not set (is the lifespan running?)
+>>> GREETING.set(app, "hello")  # in the lifespan
+>>> async def get(path: str) -> object:
+...     transport = httpx.ASGITransport(app=app)
+...     async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+...         return (await client.get(path)).json()
+>>> asyncio.run(get("/"))
+'hello'
 """
 
 from __future__ import annotations

@@ -1,15 +1,54 @@
 """Event messaging shared by the services: envelope, outbox, relay, inbox consumer, topology.
 
-A service wires it like this (see docs/events.md for the whole story):
+See docs/events.md for the whole story. A service declares its outbox and inbox tables in
+its own schema (its migrations create them) and one `Outbox` that writes its events:
 
-    outbox_t = outbox_table(metadata)            # in its migrations too
-    inbox_t = inbox_table(metadata)
-    outbox = Outbox(outbox_t, service="orders")
-    await outbox.enqueue(session, EventType.ORDER_PLACED_V1, payload, subject=order.id)
-    relay = OutboxRelay(engine=engine, table=outbox_t, amqp_url=url)
-    consumer = EventConsumer(amqp_url=url, sessionmaker=sessions, inbox=inbox_t,
-                             topology=ConsumerTopology(service="orders"), handlers={...})
-    # run both (and retention) in a worker process: shop_common.worker.run_service_worker
+>>> from sqlalchemy import MetaData
+>>> metadata = MetaData(schema="orders")  # the service's own, in its migrations too
+>>> OUTBOX, INBOX = outbox_table(metadata), inbox_table(metadata)
+>>> outbox = Outbox(OUTBOX, service="orders")
+>>> outbox.source, outbox.channel
+('/orders', 'orders_outbox')
+
+A state change enqueues its event inside its own transaction (the caller's session), so
+the event exists if and only if the change commits:
+
+>>> import uuid
+>>> from shop_common.events import EventType, OrderCancelledV1
+>>> async def cancel(session, order_id: uuid.UUID) -> None:
+...     async with session.begin():
+...         ...  # the state change
+...         event = OrderCancelledV1(order_id=order_id)
+...         await outbox.enqueue(session, EventType.ORDER_CANCELLED_V1, event, subject=order_id)
+
+On the wire an event is a CloudEvents message (binary mode), read back strictly:
+
+>>> from datetime import UTC, datetime
+>>> order_id = uuid.UUID(int=7)
+>>> envelope = Envelope(id=uuid.UUID(int=1), source="/orders", type="orders.order.cancelled.v1",
+...                     subject=str(order_id), time=datetime(2026, 1, 1, tzinfo=UTC),
+...                     data={"order_id": str(order_id), "reason": None})
+>>> message = to_message(envelope)
+>>> message.headers["ce-type"], message.content_type
+('orders.order.cancelled.v1', 'application/json')
+>>> from_message(message) == envelope
+True
+
+A worker runs the relay (outbox to broker) and the consumer (broker to handlers, each in
+one transaction with its inbox record). Nothing connects before `run`, and
+`shop_common.worker.run_service_worker` builds and runs exactly these:
+
+>>> from shop_common.db import create_engine, create_sessionmaker
+>>> engine = create_engine("postgresql+asyncpg://orders_svc@127.0.0.1:5432/shop",
+...                        schema="orders", application_name="orders-worker")
+>>> amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
+>>> async def on_stock_reserved(session, envelope, event) -> None: ...
+>>> relay = OutboxRelay(engine=engine, table=OUTBOX, amqp_url=amqp_url)
+>>> consumer = EventConsumer(amqp_url=amqp_url, sessionmaker=create_sessionmaker(engine),
+...                          inbox=INBOX, topology=ConsumerTopology(service="orders"),
+...                          handlers={EventType.STOCK_RESERVED_V1: on_stock_reserved})
+>>> consumer.topology.queue, consumer.topology.parking_queue
+('orders.events', 'orders.events.parking')
 """
 
 from shop_common.messaging.backoff import Backoff

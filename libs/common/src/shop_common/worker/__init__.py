@@ -1,10 +1,24 @@
 """A service's worker process: the runner, its probe/metrics endpoint, periodic tasks.
 
-    await run_service_worker(service="orders", settings=settings, outbox=OUTBOX,
-                             inbox=INBOX, handlers=HANDLERS, extra=housekeeping)
+A `Worker` runs components side by side until one `stop` event ends them all (in a real
+process SIGTERM or SIGINT sets it); `Periodic` is the loop for housekeeping:
 
-runs the outbox relay, the consumer of the other service's events, retention and
-`extra`'s components side by side until SIGTERM/SIGINT.
+>>> import asyncio
+>>> stop, rounds = asyncio.Event(), []
+>>> async def sweep() -> None:
+...     rounds.append(len(rounds))
+...     if len(rounds) == 3:
+...         stop.set()
+>>> asyncio.run(Worker(Periodic("sweep", sweep, interval=0.01)).run(stop, handle_signals=False))
+>>> rounds
+[0, 1, 2]
+
+A service's worker entry point is one call. It runs the outbox relay, the consumer of the
+other service's events, retention, the probe endpoint on `settings.worker_port` and
+`extra`'s components, until SIGTERM/SIGINT (so it needs PostgreSQL and RabbitMQ):
+
+>>> asyncio.run(run_service_worker(service="orders", settings=settings, outbox=OUTBOX,
+...     inbox=INBOX, handlers=HANDLERS, extra=housekeeping))  # doctest: +SKIP
 """
 
 from shop_common.worker.http import WorkerHttp

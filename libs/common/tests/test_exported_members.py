@@ -46,7 +46,6 @@ PENDING: set[tuple[str, str]] = {
     ("services/catalog/src/shop_catalog/products/repository.py", "shop_common.db.errors"),
     ("services/catalog/src/shop_catalog/products/repository.py", "shop_common.db.pagination"),
     ("services/catalog/src/shop_catalog/products/service.py", "shop_common.db.pagination"),
-    ("services/orders/src/shop_orders/orders/repository.py", "shop_common.db.pagination"),
 }
 
 

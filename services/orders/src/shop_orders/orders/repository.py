@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_common.db.pagination import Keyset
+from shop_common.db import Keyset
 from shop_orders.orders.models import Order, OrderStatus
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
-
 from shop_catalog.products import service
-from shop_catalog.products.models import Product
 from shop_catalog.products.schemas import ProductCreate
 from shop_catalog.settings import CatalogSettings
 from shop_common.db import create_engine, create_sessionmaker
@@ -30,9 +27,8 @@ async def seed(settings: CatalogSettings) -> int:
     sessions = create_sessionmaker(engine)
     try:
         async with sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(Product))
-        if count:
-            return 0
+            if await service.has_products(session):
+                return 0
         for sku, name, description, price, stock in DEMO:
             body = ProductCreate(
                 sku=sku,

@@ -1,18 +1,70 @@
-"""SQL for products: the one place that knows the tables."""
+"""SQL for products: the one place that knows the tables.
+
+Every change of a product row goes through `_change`, which bumps `version` and
+`updated_at` (ADR 0008: the version is the ETag and the order key of its events).
+Nothing here begins or commits a transaction: the calling service owns the unit of work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Update,
+    bindparam,
+    column,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
 from shop_common.db.errors import sqlstate
 from shop_common.db.pagination import Keyset
+
+SKU_UNIQUE = "uq_products_sku"
+
+
+@dataclass(frozen=True)
+class StockMove:
+    """Deltas to one product's available and reserved stock (a reservation moves units
+    from one to the other, a release moves them back)."""
+
+    product_id: UUID
+    available: int
+    reserved: int
+
+
+def _change(*conditions: ColumnElement[bool], **values: Any) -> Update:
+    """UPDATE products SET values, bumping version and updated_at, WHERE conditions."""
+    return (
+        update(Product)
+        .where(*conditions)
+        .values(**values, version=Product.version + 1, updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _change_one(
+    session: AsyncSession, *conditions: ColumnElement[bool], **values: Any
+) -> Product | None:
+    """`_change` of at most one row, returning it as it is now; None if no row matched."""
+    stmt = _change(*conditions, **values).returning(Product)
+    stmt = stmt.execution_options(populate_existing=True)
+    return (await session.scalars(stmt)).one_or_none()
 
 
 def _like_pattern(text: str) -> str:
@@ -25,9 +77,6 @@ def is_unique_violation(exc: IntegrityError, constraint: str) -> bool:
     return sqlstate(exc) == "23505" and getattr(orig, "constraint_name", None) == constraint
 
 
-SKU_UNIQUE = "uq_products_sku"
-
-
 async def insert_product(session: AsyncSession, values: dict[str, Any]) -> Product:
     product = Product(**values)
     session.add(product)
@@ -38,6 +87,10 @@ async def insert_product(session: AsyncSession, values: dict[str, Any]) -> Produ
 
 async def get_product(session: AsyncSession, product_id: UUID) -> Product | None:
     return await session.get(Product, product_id, populate_existing=True)
+
+
+async def any_product(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().select_from(Product))))
 
 
 async def list_products(
@@ -64,32 +117,37 @@ async def list_products(
     return (await session.scalars(stmt)).all()
 
 
+async def lock_products(session: AsyncSession, ids: Sequence[UUID]) -> Mapping[UUID, Product]:
+    """The known products among `ids`, locked FOR UPDATE in id order.
+
+    One order for every caller, so two transactions over the same products queue up
+    instead of deadlocking.
+    """
+    stmt = (
+        select(Product)
+        .where(Product.id.in_(ids))
+        .order_by(Product.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {product.id: product for product in await session.scalars(stmt)}
+
+
 async def update_if_version(
     session: AsyncSession, product_id: UUID, versions: Sequence[int] | None, changes: dict[str, Any]
 ) -> Product | None:
     """Apply `changes` only if the row is at one of `versions` (None: any). Atomic."""
-    stmt = (
-        update(Product)
-        .where(Product.id == product_id)
-        .values(**changes, version=Product.version + 1, updated_at=func.now())
-        .returning(Product)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
+    conditions = [Product.id == product_id]
     if versions is not None:
-        stmt = stmt.where(Product.version.in_(versions))
-    return (await session.scalars(stmt)).one_or_none()
+        conditions.append(Product.version.in_(versions))
+    return await _change_one(session, *conditions, **changes)
 
 
 async def deactivate(session: AsyncSession, product_id: UUID) -> Product | None:
     """Deactivate an active product; None if it is unknown or already inactive."""
-    stmt = (
-        update(Product)
-        .where(Product.id == product_id, Product.active.is_(True))
-        .values(active=False, version=Product.version + 1, updated_at=func.now())
-        .returning(Product)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    return await _change_one(
+        session, Product.id == product_id, Product.active.is_(True), active=False
     )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def adjust_stock(
@@ -99,18 +157,13 @@ async def adjust_stock(
     plus reserved) would pass MAX_STOCK; None if refused. Bounding the total keeps releases,
     which move reserved units back to available, inside the range too."""
     new_level = Product.stock_available + delta
-    stmt = (
-        update(Product)
-        .where(
-            Product.id == product_id,
-            new_level >= 0,
-            new_level + Product.stock_reserved <= MAX_STOCK,
-        )
-        .values(stock_available=new_level, version=Product.version + 1, updated_at=func.now())
-        .returning(Product)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    product = await _change_one(
+        session,
+        Product.id == product_id,
+        new_level >= 0,
+        new_level + Product.stock_reserved <= MAX_STOCK,
+        stock_available=new_level,
     )
-    product = (await session.scalars(stmt)).one_or_none()
     if product is not None:
         await session.execute(
             insert(StockAdjustment).values(
@@ -118,6 +171,35 @@ async def adjust_stock(
             )
         )
     return product
+
+
+async def move_stock(session: AsyncSession, moves: Sequence[StockMove]) -> None:
+    """Apply every move (at most one per product) in one UPDATE, whatever the line count.
+
+    The caller holds the rows' locks (`lock_products`): an UPDATE joined to a list locks
+    rows in whatever order the plan visits them, which alone could deadlock. The moves
+    travel as three arrays unnested into rows, so the statement text (and its prepared
+    plan) is the same for any number of lines.
+    """
+    if not moves:
+        return
+    rows = func.unnest(
+        bindparam("move_ids", [m.product_id for m in moves], type_=ARRAY(Uuid())),
+        bindparam("move_available", [m.available for m in moves], type_=ARRAY(BigInteger())),
+        bindparam("move_reserved", [m.reserved for m in moves], type_=ARRAY(BigInteger())),
+    ).table_valued(
+        column("product_id", Uuid()),
+        column("available", BigInteger()),
+        column("reserved", BigInteger()),
+    )
+    rows = rows.render_derived(name="moves", with_types=False)
+    await session.execute(
+        _change(
+            Product.id == rows.c.product_id,
+            stock_available=Product.stock_available + rows.c.available,
+            stock_reserved=Product.stock_reserved + rows.c.reserved,
+        )
+    )
 
 
 async def product_exists(session: AsyncSession, product_id: UUID) -> bool:

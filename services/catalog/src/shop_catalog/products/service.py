@@ -1,4 +1,8 @@
-"""Product rules: creation, optimistic-concurrency updates, deactivation and stock changes."""
+"""Product rules: creation, optimistic-concurrency updates, deactivation and stock changes.
+
+Each function is one unit of work and begins it here, visibly; the repository and the
+outbox write inside it and never begin or commit on their own.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
 
 
 async def get_product(session: AsyncSession, product_id: UUID) -> Product:
-    product = await repo.get_product(session, product_id)
+    async with session.begin():
+        product = await repo.get_product(session, product_id)
     if product is None:
         raise ProductNotFound(f"No product {product_id}.")
     return product
@@ -45,10 +50,16 @@ async def list_products(
     active: bool | None,
     ids: Sequence[UUID] | None,
 ) -> Page[ProductOut]:
-    rows = await repo.list_products(
-        session, limit=limit + 1, after=after, q=q, active=active, ids=ids
-    )
+    async with session.begin():
+        rows = await repo.list_products(
+            session, limit=limit + 1, after=after, q=q, active=active, ids=ids
+        )
     return page_of(ProductOut, rows, limit)
+
+
+async def has_products(session: AsyncSession) -> bool:
+    async with session.begin():
+        return await repo.any_product(session)
 
 
 async def update_product(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from shop_catalog.events.handlers import HANDLERS
 from shop_catalog.messaging import INBOX, OUTBOX
-from shop_catalog.reservations.service import HANDLERS
 from shop_catalog.settings import CatalogSettings
 from shop_common.observability import configure_logging
 from shop_common.worker import run_service_worker

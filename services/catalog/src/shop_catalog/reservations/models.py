@@ -1,17 +1,17 @@
-"""The reservation table: one row per order Catalog has heard of."""
+"""The reservation table: one row per order Catalog has heard of, and its state changes."""
 
 from __future__ import annotations
 
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, String, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import CheckConstraint, DateTime, Enum, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop_catalog.db import Base
+from shop_catalog.reservations.lines import StockLines
+from shop_common.events import StockLineV1
 
 
 class ReservationStatus(enum.StrEnum):
@@ -22,20 +22,43 @@ class ReservationStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"  # cancelled before any reservation: nothing may be reserved
 
 
+_KNOWN = ", ".join(f"'{status}'" for status in ReservationStatus)
+
+
 class Reservation(Base):
     __tablename__ = "reservations"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('NEW', 'RESERVED', 'REJECTED', 'RELEASED', 'CANCELLED')",
-            name="status_known",
-        ),
-    )
+    __table_args__ = (CheckConstraint(f"status IN ({_KNOWN})", name="status_known"),)
 
     order_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
-    # [{"product_id": "...", "quantity": n}] as reserved, so release gives back exactly that.
-    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    status: Mapped[ReservationStatus] = mapped_column(
+        Enum(ReservationStatus, native_enum=False, length=16, create_constraint=False)
+    )
+    # The lines as reserved, so a release gives back exactly that.
+    lines: Mapped[tuple[StockLineV1, ...]] = mapped_column(StockLines, default=())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    # Only a NEW reservation is decided, and only a RESERVED one is released; the service
+    # checks the status first, so a wrong move here is a bug, not a duplicate event.
+    def reserve(self, lines: tuple[StockLineV1, ...]) -> None:
+        self._move(ReservationStatus.NEW, ReservationStatus.RESERVED)
+        self.lines = lines
+
+    def reject(self) -> None:
+        self._move(ReservationStatus.NEW, ReservationStatus.REJECTED)
+
+    def forbid(self) -> None:
+        """Leave a tombstone: the order was cancelled before its placement arrived."""
+        self._move(ReservationStatus.NEW, ReservationStatus.CANCELLED)
+
+    def release(self) -> tuple[StockLineV1, ...]:
+        """Mark the reservation given back; returns the lines to give back."""
+        self._move(ReservationStatus.RESERVED, ReservationStatus.RELEASED)
+        return self.lines
+
+    def _move(self, expected: ReservationStatus, new: ReservationStatus) -> None:
+        if self.status is not expected:
+            raise ValueError(f"reservation {self.order_id} is {self.status}, not {expected}")
+        self.status = new

@@ -1,27 +1,26 @@
-"""Reserving and releasing stock for orders; handlers of Orders' events.
+"""Reservation rules: reserve all lines of an order or none, release a reservation once.
 
-Both handlers first make sure the order's reservation row exists and lock it, so the
-events of one order apply one at a time whatever order they arrive in; product rows are
-then locked in id order, so concurrent orders over the same products cannot deadlock.
+Both functions run inside the caller's unit of work, the consumer's inbox transaction
+(ADR 0006), so that the effect, its event and the inbox record commit together: they
+never begin or commit one. Locks are taken in one order, the reservation row first, then
+the products in id order, so concurrent orders over the same products cannot deadlock.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.messaging import outbox
+from shop_catalog.products import repository as products
 from shop_catalog.products.models import Product
-from shop_catalog.reservations.models import Reservation, ReservationStatus
+from shop_catalog.products.repository import StockMove
+from shop_catalog.reservations import repository as reservations
+from shop_catalog.reservations.models import ReservationStatus
 from shop_common.events import (
     EventType,
-    OrderCancelledV1,
-    OrderLineV1,
-    OrderPlacedV1,
     RejectedLineV1,
     RejectionReason,
     StockLineV1,
@@ -29,91 +28,68 @@ from shop_common.events import (
     StockReleasedV1,
     StockReservedV1,
 )
-from shop_common.messaging import Envelope, Handler
 
 
-async def on_order_placed(session: AsyncSession, _: Envelope, event: OrderPlacedV1) -> None:
-    reservation = await _lock_reservation(session, event.order_id)
-    if reservation.status != ReservationStatus.NEW:
-        return  # already decided, or cancelled before we got here
-    quantities = _merged(event.lines)
-    products = await _lock_products(session, list(quantities))
-    reasons = {pid: _refusal(products.get(pid), qty) for pid, qty in quantities.items()}
-    if any(reasons.values()):
-        reservation.status = ReservationStatus.REJECTED
-        await outbox.enqueue(
-            session,
-            EventType.STOCK_REJECTED_V1,
-            StockRejectedV1(
-                order_id=event.order_id,
-                lines=tuple(
-                    RejectedLineV1(product_id=pid, quantity=qty, reason=reasons[pid])
-                    for pid, qty in quantities.items()
-                ),
-            ),
-            subject=event.order_id,
+async def reserve_for_order(
+    session: AsyncSession, order_id: uuid.UUID, lines: Iterable[StockLineV1]
+) -> None:
+    """Reserve every line, or none if any line cannot be had; publishes the outcome.
+
+    Does nothing if the order was decided already or cancelled before it got here.
+    """
+    reservation = await reservations.lock(session, order_id)
+    if reservation.status is not ReservationStatus.NEW:
+        return
+    wanted = _merged(lines)
+    found = await products.lock_products(session, [line.product_id for line in wanted])
+    verdicts = tuple(
+        RejectedLineV1(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            reason=_refusal(found.get(line.product_id), line.quantity),
         )
+        for line in wanted
+    )
+    if any(verdict.reason for verdict in verdicts):
+        reservation.reject()
+        rejected = StockRejectedV1(order_id=order_id, lines=verdicts)
+        await outbox.enqueue(session, EventType.STOCK_REJECTED_V1, rejected, subject=order_id)
         return
-    for pid, qty in quantities.items():
-        await _move_stock(session, pid, available=-qty, reserved=+qty)
-    reservation.status = ReservationStatus.RESERVED
-    reservation.lines = [{"product_id": str(p), "quantity": q} for p, q in quantities.items()]
-    await outbox.enqueue(
+    await products.move_stock(
         session,
-        EventType.STOCK_RESERVED_V1,
-        StockReservedV1(order_id=event.order_id, lines=_stock_lines(quantities)),
-        subject=event.order_id,
+        [
+            StockMove(line.product_id, available=-line.quantity, reserved=+line.quantity)
+            for line in wanted
+        ],
     )
+    reservation.reserve(wanted)
+    reserved = StockReservedV1(order_id=order_id, lines=wanted)
+    await outbox.enqueue(session, EventType.STOCK_RESERVED_V1, reserved, subject=order_id)
 
 
-async def on_order_cancelled(session: AsyncSession, _: Envelope, event: OrderCancelledV1) -> None:
-    reservation = await _lock_reservation(session, event.order_id)
-    if reservation.status == ReservationStatus.NEW:
-        reservation.status = ReservationStatus.CANCELLED
+async def release_for_order(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """Give back the order's reservation exactly once; publishes the release.
+
+    An order not decided yet gets a tombstone instead, so its placement, if it still
+    arrives, reserves nothing. Rejected or released orders hold nothing to give back.
+    """
+    reservation = await reservations.lock(session, order_id)
+    if reservation.status is ReservationStatus.NEW:
+        reservation.forbid()
         return
-    if reservation.status != ReservationStatus.RESERVED:
-        return  # rejected, already released or already cancelled: nothing to give back
-    quantities = {
-        uuid.UUID(line["product_id"]): int(line["quantity"]) for line in reservation.lines
-    }
-    await _lock_products(session, list(quantities))
-    for pid, qty in quantities.items():
-        await _move_stock(session, pid, available=+qty, reserved=-qty)
-    reservation.status = ReservationStatus.RELEASED
-    await outbox.enqueue(
+    if reservation.status is not ReservationStatus.RESERVED:
+        return
+    held = reservation.release()
+    await products.lock_products(session, [line.product_id for line in held])
+    await products.move_stock(
         session,
-        EventType.STOCK_RELEASED_V1,
-        StockReleasedV1(order_id=event.order_id, lines=_stock_lines(quantities)),
-        subject=event.order_id,
+        [
+            StockMove(line.product_id, available=+line.quantity, reserved=-line.quantity)
+            for line in held
+        ],
     )
-
-
-async def _lock_reservation(session: AsyncSession, order_id: uuid.UUID) -> Reservation:
-    await session.execute(
-        insert(Reservation)
-        .values(order_id=order_id, status=ReservationStatus.NEW, lines=[])
-        .on_conflict_do_nothing(index_elements=[Reservation.order_id])
-    )
-    stmt = (
-        select(Reservation)
-        .where(Reservation.order_id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.scalars(stmt)).one()
-
-
-async def _lock_products(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Product]:
-    stmt = (
-        select(Product)
-        .where(Product.id.in_(ids))
-        .order_by(Product.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {p.id: p for p in await session.scalars(stmt)}
+    released = StockReleasedV1(order_id=order_id, lines=held)
+    await outbox.enqueue(session, EventType.STOCK_RELEASED_V1, released, subject=order_id)
 
 
 def _refusal(product: Product | None, quantity: int) -> RejectionReason | None:
@@ -126,43 +102,9 @@ def _refusal(product: Product | None, quantity: int) -> RejectionReason | None:
     return None
 
 
-async def _move_stock(
-    session: AsyncSession, product_id: uuid.UUID, *, available: int, reserved: int
-) -> None:
-    await session.execute(
-        update(Product)
-        .where(Product.id == product_id)
-        .values(
-            stock_available=Product.stock_available + available,
-            stock_reserved=Product.stock_reserved + reserved,
-            version=Product.version + 1,
-            updated_at=func.now(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _merged(lines: Sequence[OrderLineV1]) -> dict[uuid.UUID, int]:
-    """Quantities per product in id order (Orders sends no duplicates; a reader is tolerant)."""
-    merged: dict[uuid.UUID, int] = {}
+def _merged(lines: Iterable[StockLineV1]) -> tuple[StockLineV1, ...]:
+    """One line per product, in id order (Orders sends no duplicates; a reader is tolerant)."""
+    quantities: dict[uuid.UUID, int] = {}
     for line in lines:
-        merged[line.product_id] = merged.get(line.product_id, 0) + line.quantity
-    return dict(sorted(merged.items()))
-
-
-def _stock_lines(quantities: dict[uuid.UUID, int]) -> tuple[StockLineV1, ...]:
-    return tuple(StockLineV1(product_id=p, quantity=q) for p, q in quantities.items())
-
-
-async def on_order_settled(_: AsyncSession, __: Envelope, ___: object) -> None:
-    """Confirmed and rejected orders need nothing from Catalog today; consuming them keeps
-    them routable (the relay treats an unroutable event as a failure) and leaves room for
-    turning a confirmed reservation into a shipment later."""
-
-
-HANDLERS: dict[str, Handler] = {
-    EventType.ORDER_PLACED_V1: on_order_placed,
-    EventType.ORDER_CANCELLED_V1: on_order_cancelled,
-    EventType.ORDER_CONFIRMED_V1: on_order_settled,
-    EventType.ORDER_REJECTED_V1: on_order_settled,
-}
+        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
+    return tuple(StockLineV1(product_id=p, quantity=q) for p, q in sorted(quantities.items()))

@@ -1,0 +1,1 @@
+"""Catalog's reactions to Orders' events: reserving and releasing stock for orders."""

@@ -36,8 +36,7 @@ from shop_common.messaging import Envelope
 from shop_orders.events.handlers import HANDLERS
 from shop_orders.messaging import outbox
 from shop_orders.orders import repository, service
-from shop_orders.orders.models import Order, PricingSource
-from shop_orders.orders.pricing import PricedLine
+from shop_orders.orders.models import Order, PricedLine, PricingSource
 from tests.support import ServiceDb
 
 pytestmark = pytest.mark.integration

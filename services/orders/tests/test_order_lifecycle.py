@@ -6,17 +6,17 @@ import uuid
 
 import pytest
 
-from shop_common.events import (
-    EventType,
-    OrderCancelledV1,
-    OrderConfirmedV1,
-    OrderLineV1,
-    OrderPlacedV1,
-    OrderRejectedV1,
-)
+from shop_common import events
+from shop_common.events import EventType
 from shop_orders.errors import OrderNotCancellable
-from shop_orders.orders.models import NEXT, Order, OrderEvent, OrderStatus, PricingSource
-from shop_orders.orders.pricing import PricedLine
+from shop_orders.orders.models import (
+    NEXT,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    PricedLine,
+    PricingSource,
+)
 
 PENDING, CONFIRMED, REJECTED, CANCELLED = (
     OrderStatus.PENDING,
@@ -61,10 +61,13 @@ def test_place_starts_pending_with_the_placed_event_and_the_total() -> None:
     ]
     assert event == OrderEvent(
         type=EventType.ORDER_PLACED_V1,
-        payload=OrderPlacedV1(
+        payload=events.OrderPlacedV1(
             order_id=order.id,
             customer_id="alice",
-            lines=(OrderLineV1(product_id=a, quantity=3), OrderLineV1(product_id=b, quantity=1)),
+            lines=(
+                events.OrderLineV1(product_id=a, quantity=3),
+                events.OrderLineV1(product_id=b, quantity=1),
+            ),
         ),
         subject=order.id,
     )
@@ -73,7 +76,7 @@ def test_place_starts_pending_with_the_placed_event_and_the_total() -> None:
 def test_confirm_moves_only_a_pending_order() -> None:
     order = order_in(PENDING)
     assert order.confirm() == OrderEvent(
-        EventType.ORDER_CONFIRMED_V1, OrderConfirmedV1(order_id=order.id), order.id
+        EventType.ORDER_CONFIRMED_V1, events.OrderConfirmedV1(order_id=order.id), order.id
     )
     assert order.status == CONFIRMED
     assert order.confirm() is None
@@ -87,7 +90,7 @@ def test_reject_moves_only_a_pending_order_and_keeps_a_bounded_reason() -> None:
     assert len(order.status_reason) == 200
     assert event == OrderEvent(
         EventType.ORDER_REJECTED_V1,
-        OrderRejectedV1(order_id=order.id, reason=order.status_reason),
+        events.OrderRejectedV1(order_id=order.id, reason=order.status_reason),
         order.id,
     )
     assert order.reject("again") is None
@@ -99,7 +102,7 @@ def test_cancel_moves_pending_and_confirmed_orders_once(status: OrderStatus) -> 
     order = order_in(status)
     assert order.cancel("cancelled by customer") == OrderEvent(
         EventType.ORDER_CANCELLED_V1,
-        OrderCancelledV1(order_id=order.id, reason="cancelled by customer"),
+        events.OrderCancelledV1(order_id=order.id, reason="cancelled by customer"),
         order.id,
     )
     assert (order.status, order.status_reason) == (CANCELLED, "cancelled by customer")

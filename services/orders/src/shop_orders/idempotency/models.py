@@ -1,8 +1,9 @@
-"""The idempotency-key table."""
+"""The idempotency-key table, and the claim a request holds on one of its rows."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,3 +32,13 @@ class IdempotencyKey(Base):
     claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One request's hold on (customer, key); `token` tells it apart from a later takeover."""
+
+    customer_id: str
+    key: str
+    fingerprint: str
+    token: uuid.UUID = field(default_factory=uuid.uuid4)

@@ -6,22 +6,15 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, delete, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shop_orders.idempotency.models import IdempotencyKey
+from shop_orders.idempotency.models import Claim, IdempotencyKey
 
 
 async def try_claim(
-    session: AsyncSession,
-    *,
-    customer_id: str,
-    key: str,
-    fingerprint: str,
-    token: UUID,
-    ttl_seconds: int,
-    claim_seconds: int,
+    session: AsyncSession, claim: Claim, *, ttl_seconds: int, claim_seconds: int
 ) -> bool:
     """Insert the key, or take over an expired key or an abandoned claim of the same request.
 
@@ -30,10 +23,10 @@ async def try_claim(
     now = func.now()
     table = IdempotencyKey.__table__
     stmt = insert(IdempotencyKey).values(
-        customer_id=customer_id,
-        key=key,
-        fingerprint=fingerprint,
-        claim_token=token,
+        customer_id=claim.customer_id,
+        key=claim.key,
+        fingerprint=claim.fingerprint,
+        claim_token=claim.token,
         claimed_until=now + timedelta(seconds=claim_seconds),
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
@@ -60,50 +53,31 @@ async def try_claim(
 
 
 async def get(
-    session: AsyncSession, *, customer_id: str, key: str
+    session: AsyncSession, claim: Claim
 ) -> Row[tuple[str, int | None, dict[str, Any] | None]]:
-    """The key's fingerprint and stored response (both NULL while in flight)."""
+    """The claimed key's fingerprint and stored response (both NULL while in flight)."""
     stmt = select(
         IdempotencyKey.fingerprint, IdempotencyKey.response_status, IdempotencyKey.response_body
-    ).where(IdempotencyKey.customer_id == customer_id, IdempotencyKey.key == key)
+    ).where(IdempotencyKey.customer_id == claim.customer_id, IdempotencyKey.key == claim.key)
     return (await session.execute(stmt)).one()
 
 
 async def store_response(
-    session: AsyncSession,
-    *,
-    customer_id: str,
-    key: str,
-    token: UUID,
-    status: int,
-    body: dict[str, Any],
-    order_id: UUID,
+    session: AsyncSession, claim: Claim, *, status: int, body: dict[str, Any], order_id: UUID
 ) -> bool:
-    """Store the response if `token` still holds an unfinished claim; False otherwise."""
+    """Store the response if `claim` still holds the key, unfinished; False otherwise."""
     result = await session.execute(
         update(IdempotencyKey)
-        .where(
-            IdempotencyKey.customer_id == customer_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.claim_token == token,
-            IdempotencyKey.response_status.is_(None),
-        )
+        .where(_held_by(claim))
         .values(response_status=status, response_body=body, order_id=order_id)
         .returning(IdempotencyKey.key)
     )
     return result.first() is not None
 
 
-async def delete_claim(session: AsyncSession, *, customer_id: str, key: str, token: UUID) -> None:
-    """Delete the key if `token` still holds an unfinished claim."""
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.customer_id == customer_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.claim_token == token,
-            IdempotencyKey.response_status.is_(None),
-        )
-    )
+async def delete_claim(session: AsyncSession, claim: Claim) -> None:
+    """Delete the key if `claim` still holds it, unfinished."""
+    await session.execute(delete(IdempotencyKey).where(_held_by(claim)))
 
 
 async def delete_expired(session: AsyncSession, *, batch: int) -> int:
@@ -120,3 +94,13 @@ async def delete_expired(session: AsyncSession, *, batch: int) -> int:
         .returning(IdempotencyKey.key)
     )
     return len(result.all())
+
+
+def _held_by(claim: Claim) -> ColumnElement[bool]:
+    """The key's row, while this claim (not a takeover) holds it and it has no response."""
+    return and_(
+        IdempotencyKey.customer_id == claim.customer_id,
+        IdempotencyKey.key == claim.key,
+        IdempotencyKey.claim_token == claim.token,
+        IdempotencyKey.response_status.is_(None),
+    )

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,18 @@ from shop_orders.errors import (
     IdempotencyKeyReused,
 )
 from shop_orders.idempotency import repository as repo
+from shop_orders.idempotency.models import Claim
+
+__all__ = [
+    "Claim",
+    "StoredResponse",
+    "claim",
+    "complete",
+    "fingerprint",
+    "purge_expired",
+    "release",
+    "validated_key",
+]
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -38,14 +50,6 @@ class StoredResponse:
     status: int
     body: dict[str, Any]
     replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    customer_id: str
-    key: str
-    fingerprint: str
-    token: UUID = field(default_factory=uuid4)
 
 
 def validated_key(raw: str | None) -> str:
@@ -65,18 +69,10 @@ async def claim(
     session: AsyncSession, claim: Claim, *, ttl_seconds: int, claim_seconds: int
 ) -> StoredResponse | None:
     """None: this request owns the key now. Otherwise the response to replay; or 409/422."""
-    if await repo.try_claim(
-        session,
-        customer_id=claim.customer_id,
-        key=claim.key,
-        fingerprint=claim.fingerprint,
-        token=claim.token,
-        ttl_seconds=ttl_seconds,
-        claim_seconds=claim_seconds,
-    ):
+    if await repo.try_claim(session, claim, ttl_seconds=ttl_seconds, claim_seconds=claim_seconds):
         return None
     # The refused upsert locked the row, so this reads its latest committed state.
-    row = await repo.get(session, customer_id=claim.customer_id, key=claim.key)
+    row = await repo.get(session, claim)
     if row.fingerprint != claim.fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body; use a new key."
@@ -94,21 +90,13 @@ async def complete(
 ) -> bool:
     """Store the response in the caller's transaction; False if the claim was taken over."""
     return await repo.store_response(
-        session,
-        customer_id=claim.customer_id,
-        key=claim.key,
-        token=claim.token,
-        status=response.status,
-        body=response.body,
-        order_id=order_id,
+        session, claim, status=response.status, body=response.body, order_id=order_id
     )
 
 
 async def release(session: AsyncSession, claim: Claim) -> None:
     """Forget an unfinished claim so the client may retry with the same key."""
-    await repo.delete_claim(
-        session, customer_id=claim.customer_id, key=claim.key, token=claim.token
-    )
+    await repo.delete_claim(session, claim)
 
 
 async def purge_expired(session: AsyncSession, *, batch: int = 1000) -> int:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -72,19 +71,15 @@ class OrderEvent:
     subject: uuid.UUID
 
 
-class LineSnapshot(Protocol):
-    """What a line records of its product at placement (a priced line)."""
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    """A line with what it records of its product at placement (pricing makes these)."""
 
-    @property
-    def product_id(self) -> uuid.UUID: ...
-    @property
-    def sku(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def unit_price_cents(self) -> int: ...
-    @property
-    def quantity(self) -> int: ...
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    unit_price_cents: int
+    quantity: int
 
 
 class Order(Base):
@@ -114,7 +109,7 @@ class Order(Base):
     def place(
         cls,
         customer_id: str,
-        lines: Sequence[LineSnapshot],
+        lines: Sequence[PricedLine],
         *,
         currency: str,
         pricing_source: PricingSource,

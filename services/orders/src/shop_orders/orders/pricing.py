@@ -9,7 +9,7 @@ from uuid import UUID
 
 from shop_common.http import CircuitOpen, UpstreamUnavailable
 from shop_orders.errors import PricingUnavailable, UnorderableLines
-from shop_orders.orders.models import PricingSource
+from shop_orders.orders.models import PricedLine, PricingSource
 from shop_orders.orders.schemas import LineIn
 
 
@@ -26,15 +26,6 @@ class ProductFacts(Protocol):
     def currency(self) -> str: ...
     @property
     def active(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PricedLine:
-    product_id: UUID
-    sku: str
-    name: str
-    unit_price_cents: int
-    quantity: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
-from shop_common.db.errors import sqlstate
-from shop_common.db.pagination import Keyset
+from shop_common.db import Keyset, sqlstate
 
 SKU_UNIQUE = "uq_products_sku"
 

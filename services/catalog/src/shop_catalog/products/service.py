@@ -17,7 +17,7 @@ from shop_catalog.products import repository as repo
 from shop_catalog.products.events import product_changed
 from shop_catalog.products.models import MAX_STOCK, Product
 from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
-from shop_common.db.pagination import Keyset, Page, page_of
+from shop_common.db import Keyset, Page, page_of
 from shop_common.events import EventType
 
 

@@ -65,6 +65,10 @@ async def catalog_sessions(
         catalog_settings.database_url,
         schema=catalog_settings.db_schema,
         application_name="catalog-tests",
+        # Idle connections count against the server's limit for the whole run; only the
+        # concurrency test needs many at once, and overflow ones close when returned.
+        pool_size=2,
+        max_overflow=14,
     )
     try:
         yield create_sessionmaker(engine)

@@ -60,5 +60,8 @@ class Reservation(Base):
 
     def _move(self, expected: ReservationStatus, new: ReservationStatus) -> None:
         if self.status is not expected:
-            raise ValueError(f"reservation {self.order_id} is {self.status}, not {expected}")
+            raise ValueError(
+                f"reservation {self.order_id} is {self.status}: only a {expected} one "
+                f"can become {new}"
+            )
         self.status = new

@@ -49,7 +49,14 @@ ADMIN = Principal(subject="root", roles=frozenset({"admin"}))
 @pytest.fixture(scope="session")
 async def sessions(orders_db: ServiceDb) -> AsyncIterator[Sessions]:
     """Sessions as the worker's: Orders' own role, Orders' schema."""
-    engine = create_engine(orders_db.url, schema=orders_db.schema, application_name="orders-test")
+    # One test at a time uses one session: keep the shared server's connection slots free.
+    engine = create_engine(
+        orders_db.url,
+        schema=orders_db.schema,
+        application_name="orders-test",
+        pool_size=1,
+        max_overflow=1,
+    )
     try:
         yield create_sessionmaker(engine)
     finally:

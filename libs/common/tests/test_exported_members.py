@@ -40,14 +40,6 @@ CONSUMERS = [*REPO.glob("services/*/src"), REPO / "libs/devtools/src"]
 # its `__all__` all the same.
 TESTS = [*REPO.glob("services/*/tests"), REPO / "tests", REPO / "libs", REPO / "conftest.py"]
 
-# Imports from implementation modules in files that other work has open; each entry goes
-# when its import line names the package instead (the test fails while an entry is stale).
-PENDING: set[tuple[str, str]] = {
-    ("services/catalog/src/shop_catalog/products/repository.py", "shop_common.db.errors"),
-    ("services/catalog/src/shop_catalog/products/repository.py", "shop_common.db.pagination"),
-    ("services/catalog/src/shop_catalog/products/service.py", "shop_common.db.pagination"),
-}
-
 
 def _defined_public_names(module: types.ModuleType) -> set[str]:
     """The public names a module's own source binds at top level (no imports, no loggers)."""
@@ -116,19 +108,13 @@ def _shop_common_imports(root: Path) -> Iterator[tuple[str, int, str, list[str]]
 
 
 def test_services_and_dev_tooling_import_from_public_modules_only() -> None:
-    offenders = {
-        (path, module): line
+    offenders = [
+        f"{path}:{line} imports from {module}; import from its package"
         for root in CONSUMERS
         for path, line, module, _ in _shop_common_imports(root)
         if module not in PUBLIC_MODULES
-    }
-    unexpected = [
-        f"{path}:{line} imports from {module}; import from its package"
-        for (path, module), line in sorted(offenders.items())
-        if (path, module) not in PENDING
     ]
-    stale = [f"{entry} is fixed: remove it from PENDING" for entry in PENDING - set(offenders)]
-    assert not unexpected + stale, "\n".join(unexpected + stale)
+    assert not offenders, "\n".join(offenders)
 
 
 def test_every_imported_name_is_exported() -> None:

@@ -92,7 +92,8 @@ def ensure_tools(install: bool) -> None:
     )
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
+    """CPU of every child process that has ended (wrk, once it exited), in seconds."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -124,9 +125,9 @@ async def wrk(
         str(LUA / script),
         base_url,
     ]
-    cpu_before = _children_cpu()
+    cpu_before = children_cpu()
     out = await run_tool(argv, tool_env, within=seconds + TIMEOUT_S + 30)
-    cpu = _children_cpu() - cpu_before
+    cpu = children_cpu() - cpu_before
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{out[-2000:]}")

@@ -25,6 +25,7 @@ class Plan:
     post_s: float
     relay_sizes: tuple[int, int]
     relay_timeouts_s: tuple[float, float]
+    headroom_wait_s: float
     products: int = 1000
     settle_timeout_s: float = 120.0
 
@@ -38,6 +39,7 @@ class Plan:
             post_s=2 * round_s,
             relay_sizes=(10_000, 100_000),
             relay_timeouts_s=(60.0, 180.0),
+            headroom_wait_s=30.0,
         )
 
     @classmethod
@@ -50,6 +52,7 @@ class Plan:
             post_s=2 * round_s,
             relay_sizes=(2_000, 20_000),
             relay_timeouts_s=(30.0, 60.0),
+            headroom_wait_s=5.0,
         )
 
 
@@ -123,11 +126,11 @@ async def place_orders(
         "load": result.as_dict(),
         "saga": measured.as_dict(),
         "still_pending": still_pending,
-        "cpu": _cpu_dict(meter, result.generator_cpu_s),
+        "cpu": cpu_summary(meter, result.generator_cpu_s),
     }
 
 
-def _cpu_dict(meter: CpuMeter, generator_cpu_s: float) -> dict[str, Any]:
+def cpu_summary(meter: CpuMeter, generator_cpu_s: float) -> dict[str, Any]:
     seconds = {**meter.result, "load generator": generator_cpu_s}
     accounted = sum(v for k, v in seconds.items() if k not in ("postgres (bench db backends)",))
     return {
@@ -164,7 +167,7 @@ async def relay_backlogs(stack: Stack, plan: Plan) -> dict[str, Any]:
             result = await relay.drain(
                 stack.infra.admin_url, stack.infra.amqp_url, rows, within=timeout
             )
-        runs.append({**result.as_dict(), "cpu": _cpu_dict(meter, 0.0)})
+        runs.append({**result.as_dict(), "cpu": cpu_summary(meter, 0.0)})
         if result.timed_out:
             break  # a bigger backlog would only time out too; say so rather than wait
     small, big = [*runs, None][:2]

@@ -49,8 +49,11 @@ def _valid(*results: dict[str, Any] | None) -> bool:
 
 def _saturation(get: dict[str, Any], name: str) -> str:
     median, runs = get[name]["median"], get[name]["rounds"]
-    errors = sum(r["error_count"] for r in runs)
-    note = f" ({errors} errors)" if errors else ""
+    kinds: dict[str, int] = {}
+    for run in runs:
+        for kind, n in run["errors"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    note = f" (errors: {_kinds(kinds)})" if kinds else ""
     return f"{_rps(median['rps'])}, p50 {_ms(median['p50_ms'])}, p99 {_ms(median['p99_ms'])}{note}"
 
 
@@ -59,12 +62,17 @@ def _load(result: dict[str, Any]) -> str:
     text = f"p50 {_ms(result['p50_ms'])}, p99 {_ms(result['p99_ms'])} at {_rps(result['rps'])}"
     warnings = []
     if result["error_count"]:
-        warnings.append(f"{result['error_count']} errors")
+        warnings.append(f"errors: {_kinds(result['errors'])}")
     if not result["held_rate"]:
         warnings.append(
             f"offered {result['offered_rps']:,.0f}/s, rate not held, {result['late']} slots late"
         )
     return text + (f" ({'; '.join(warnings)})" if warnings else "")
+
+
+def _kinds(errors: dict[str, int]) -> str:
+    """wrk's error kinds: `status` is HTTP >= 400, the others are socket-level."""
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(errors.items()))
 
 
 def _point(points: list[dict[str, Any]], pct: int) -> dict[str, Any] | None:
@@ -242,7 +250,10 @@ def cpu_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     phases = [(n, p) for n, p in phases if p["saga"]["confirmed"]]
     if not phases:
         return []
-    names = [*phases[0][1]["cpu"]["seconds"], "other work on the machine"]
+    measured = phases[0][1]["cpu"]["seconds"]
+    order = [*OUR_PROCESSES, *SHARED, "load generator", "bench runner"]
+    names = [n for n in order if n in measured] + [n for n in measured if n not in order]
+    names.append("other work on the machine")
     table = []
     for name in names:
         cells = [name]
@@ -274,7 +285,19 @@ def text_table(results: dict[str, Any]) -> str:
         lines += [
             "  ".join(c.ljust(x) for c, x in zip(r, w, strict=True)).rstrip() for r in cpu_table
         ]
+    noise = _noise(results)
+    if noise:
+        lines += ["", noise]
     return "\n".join(lines)
+
+
+def _noise(results: dict[str, Any]) -> str:
+    other = results.get("other_work_cores")
+    if not other:
+        return ""
+    cpus = results["meta"]["cpus"]
+    parts = ", ".join(f"{name} {cores:.2f}" for name, cores in other.items())
+    return f"Other work on the machine during each phase, in cores of {cpus}: {parts}."
 
 
 def _md(table: list[tuple[str, ...]]) -> list[str]:
@@ -317,6 +340,9 @@ def markdown(results: dict[str, Any], heading: str, picture: str | None) -> str:
             base = _point(curve["baseline"], point["pct"])
             table.append((f"{point['pct']}%", _load(point), _load(base) if base else ""))
         lines += _md(table)
+    noise = _noise(results)
+    if noise:
+        lines += ["", noise]
     if picture:
         lines += ["", f"![GET latency against offered load]({picture})"]
     if results.get("errors"):

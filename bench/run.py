@@ -32,12 +32,13 @@ import aio_pika
 import asyncpg
 
 from bench import infra, load, phases, plot, report, stack
+from bench.cpu import CpuMeter
 from bench.phases import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
-HEADROOM_WAIT_S = 60.0
+BUSY_OTHERS = 16  # connections held by other databases that mean "a test session is on"
 HEADINGS = {
     "latest": "Latest run",
     "before": "Before (baseline of this project as of {commit})",
@@ -145,13 +146,14 @@ def _meta(args: argparse.Namespace, plan: Plan, argv: list[str] | None) -> dict[
 
 
 async def _wait_for_headroom(within: float) -> tuple[float, dict[str, int]]:
-    """PostgreSQL is shared (max_connections): give other users' bursts a moment to pass.
+    """PostgreSQL is shared (max_connections): let another session's burst pass first.
 
-    Waits at most `within` seconds, then measures anyway; connection errors are counted.
+    Only while others hold many connections (a test session does), and at most `within`
+    seconds; then it measures anyway, and any connection errors are counted and flagged.
     """
     started = time.monotonic()
     headroom = await infra.connection_headroom()
-    while headroom["for_service_roles"] - headroom["held_by_others"] < headroom["needed"]:
+    while headroom["held_by_others"] > BUSY_OTHERS:
         if time.monotonic() - started > within:
             say(f"measuring anyway: others hold {headroom['held_by_others']} connections")
             break
@@ -162,17 +164,30 @@ async def _wait_for_headroom(within: float) -> tuple[float, dict[str, int]]:
 
 
 async def _phase(
-    results: dict[str, Any], name: str, make: Callable[[], Awaitable[Any]]
+    system: stack.Stack,
+    plan: Plan,
+    results: dict[str, Any],
+    name: str,
+    make: Callable[[], Awaitable[Any]],
 ) -> Any | None:
-    """Run one measurement; a failure is recorded (and reported) without losing the others."""
-    waited, headroom = await _wait_for_headroom(HEADROOM_WAIT_S)
+    """Run one measurement; a failure is recorded (and reported) without losing the others.
+
+    Each phase also records how much CPU other work on the machine took meanwhile (in
+    cores): the noise its figures were taken in.
+    """
+    waited, headroom = await _wait_for_headroom(plan.headroom_wait_s)
     say(f"{name} ... (PostgreSQL connections held by others: {headroom['held_by_others']})")
     results.setdefault("pg_connections_by_others", {})[name] = headroom["held_by_others"]
     if waited:
         results.setdefault("waited_for_headroom_s", {})[name] = round(waited, 1)
     started = time.monotonic()
+    generator_before = load.children_cpu()
     try:
-        results[name] = await make()
+        groups = {s.name: s.pid for s in system.ours if s.running}
+        async with CpuMeter(groups, infra.DATABASE, infra.ADMIN_DSN) as meter:
+            results[name] = await make()
+        other = phases.cpu_summary(meter, load.children_cpu() - generator_before)["other_s"]
+        results.setdefault("other_work_cores", {})[name] = round(other / meter.wall_s, 2)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -186,12 +201,18 @@ async def _phase(
 async def measure(system: stack.Stack, plan: Plan, results: dict[str, Any], work: Path) -> None:
     ids_file = load.ids_file(system.product_ids, work)
     env = {"BENCH_IDS_FILE": str(ids_file)}
-    get = await _phase(results, "get", lambda: phases.get_interleaved(system, plan, env))
+    get = await _phase(
+        system, plan, results, "get", lambda: phases.get_interleaved(system, plan, env)
+    )
     if get:
         max_rps = {n: get[n]["median"]["rps"] for n in ("ours", "baseline")}
-        await _phase(results, "curve", lambda: phases.get_curve(system, plan, env, max_rps))
+        await _phase(
+            system, plan, results, "curve", lambda: phases.get_curve(system, plan, env, max_rps)
+        )
     await phases.warm_orders(system, plan, ids_file)
     sat = await _phase(
+        system,
+        plan,
         results,
         "post_saturation",
         lambda: phases.place_orders(system, plan, ids_file, label="sat", rate=None),
@@ -199,11 +220,13 @@ async def measure(system: stack.Stack, plan: Plan, results: dict[str, Any], work
     if sat:
         half_rate = sat["load"]["rps"] / 2
         await _phase(
+            system,
+            plan,
             results,
             "post_half",
             lambda: phases.place_orders(system, plan, ids_file, label="half", rate=half_rate),
         )
-    await _phase(results, "relay", lambda: phases.relay_backlogs(system, plan))
+    await _phase(system, plan, results, "relay", lambda: phases.relay_backlogs(system, plan))
 
 
 async def serve(system: stack.Stack, work: Path, seconds: float) -> None:

@@ -92,6 +92,27 @@ async def get_curve(
     return points
 
 
+async def get_half(stack: Stack, plan: Plan, env: dict[str, str], rate: float) -> dict[str, Any]:
+    """The latency target: GET at 50% of our max, in rounds, median of the rounds' percentiles.
+
+    A single stall of a few hundred ms decides one run's p99, so one run is not a figure.
+    The baseline runs at the same offered rate (not at 50% of its own), interleaved.
+    """
+    targets = {"ours": stack.urls["catalog"], "baseline": stack.urls["baseline"]}
+    rounds: dict[str, list[load.LoadResult]] = {"ours": [], "baseline": []}
+    for _ in range(plan.rounds):
+        for name, url in targets.items():
+            result = await load.wrk(url, "get_product.lua", plan.round_s, rate=rate, env=env)
+            rounds[name].append(result)
+    return {
+        "rate": rate,
+        **{
+            name: {"median": median_of(results), "rounds": [r.as_dict() for r in results]}
+            for name, results in rounds.items()
+        },
+    }
+
+
 def _process_groups(stack: Stack) -> dict[str, int]:
     return {s.name: s.pid for s in stack.ours}
 

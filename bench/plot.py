@@ -33,12 +33,17 @@ def draw(results: dict[str, Any], path: Path) -> None:
     for name, color in styles.items():
         points = curve[name]
         offered = [p["offered_rps"] for p in points]
-        ax.plot(offered, [p["p50_ms"] for p in points], "o-", color=color, label=f"{name} p50")
-        ax.plot(offered, [p["p99_ms"] for p in points], "s--", color=color, label=f"{name} p99")
+        for key, marker, style in (("p50_ms", "o", "-"), ("p99_ms", "s", "--")):
+            values = [p[key] for p in points]
+            ax.plot(offered, values, style, color=color, label=f"{name} {key[:3]}")
+            # Filled: the rate was held; hollow: the server fell behind (see the table).
+            for x, y, p in zip(offered, values, points, strict=True):
+                face = color if p["held_rate"] and not p["error_count"] else "white"
+                ax.plot([x], [y], marker, color=color, markerfacecolor=face)
     ax.axhline(10, color="grey", linewidth=0.8, linestyle=":", label="target p99 at 50%: 10 ms")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("offered load, requests/s (constant rate; log)")
+    ax.set_xlabel("offered load, requests/s (constant rate; hollow: rate not held; log)")
     ax.set_ylabel("latency, ms (log)")
     meta = results["meta"]
     ax.set_title(

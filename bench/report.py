@@ -43,6 +43,17 @@ def _verdict(ok: bool | None, *, valid: bool = True) -> str:
     return "PASS" if valid else "INVALID"
 
 
+NOISY_SHARE = 0.2  # of the machine's cores, taken by other work during a phase
+
+
+def _noisy(results: dict[str, Any], phase: str) -> str:
+    """Marks a verdict whose phase shared the machine with much other work."""
+    cores = results.get("other_work_cores", {}).get(phase)
+    if cores is None or cores <= NOISY_SHARE * results["meta"]["cpus"]:
+        return ""
+    return " (noisy)"
+
+
 def _valid(*results: dict[str, Any] | None) -> bool:
     return all(r is None or (not r["error_count"] and r["held_rate"]) for r in results)
 
@@ -70,6 +81,24 @@ def _load(result: dict[str, Any]) -> str:
     return text + (f" ({'; '.join(warnings)})" if warnings else "")
 
 
+def _rounds(side: dict[str, Any]) -> str:
+    """Median p50/p99 of paced rounds, and the spread of p99 (it is the noisy one)."""
+    median, runs = side["median"], side["rounds"]
+    p99s = sorted(r["p99_ms"] for r in runs)
+    text = (
+        f"p50 {_ms(median['p50_ms'])}, p99 {_ms(median['p99_ms'])} "
+        f"(rounds' p99 {_ms(p99s[0])}..{_ms(p99s[-1])})"
+    )
+    warnings = []
+    errors = sum(r["error_count"] for r in runs)
+    if errors:
+        warnings.append(f"{errors} errors")
+    short = [r for r in runs if not r["held_rate"]]
+    if short:
+        warnings.append(f"rate not held in {len(short)} of {len(runs)}")
+    return text + (f"; {'; '.join(warnings)}" if warnings else "")
+
+
 def _kinds(errors: dict[str, int]) -> str:
     """wrk's error kinds: `status` is HTTP >= 400, the others are socket-level."""
     return ", ".join(f"{n} {kind}" for kind, n in sorted(errors.items()))
@@ -93,18 +122,38 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 f"{ratio:.2f}",
                 ">= 0.75",
                 # Errors on either side move the ratio either way: no verdict from such a run.
-                _verdict(ratio >= 0.75)
-                if _valid(*get["ours"]["rounds"], *get["baseline"]["rounds"])
-                else "INVALID",
+                (
+                    _verdict(ratio >= 0.75)
+                    if _valid(*get["ours"]["rounds"], *get["baseline"]["rounds"])
+                    else "INVALID"
+                )
+                + _noisy(results, "get"),
+            )
+        )
+    half = results.get("get_half")
+    if half:
+        ours, base = half["ours"], half["baseline"]
+        out.append(
+            Row(
+                f"GET at 50% of our max ({half['rate']:,.0f} req/s, wrk paced), "
+                f"median of {len(ours['rounds'])}; baseline at the same rate",
+                _rounds(ours),
+                _rounds(base),
+                "",
+                "p99 <= 10 ms",
+                _verdict(ours["median"]["p99_ms"] <= 10, valid=_valid(*ours["rounds"]))
+                + _noisy(results, "get_half"),
             )
         )
     curve = results.get("curve")
-    if curve:
-        ours50, base50 = _point(curve["ours"], 50), _point(curve["baseline"], 50)
+    if curve and not half:  # results from before the get_half phase existed
+        ours50 = _point(curve["ours"], 50)
+        base50 = _point(curve["baseline"], 50)
+        where = "baseline at 50% of its own"
         if ours50:
             out.append(
                 Row(
-                    "GET at 50% of own max, constant rate (wrk paced)",
+                    f"GET at 50% of our max, constant rate (wrk paced); {where}",
                     _load(ours50),
                     _load(base50) if base50 else "",
                     "",
@@ -134,7 +183,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 "",
                 "",
                 "p99 <= 50 ms",
-                _verdict(post_half["load"]["p99_ms"] <= 50, valid=_valid(post_half["load"])),
+                _verdict(post_half["load"]["p99_ms"] <= 50, valid=_valid(post_half["load"]))
+                + _noisy(results, "post_half"),
             )
         )
     if post_sat:
@@ -152,7 +202,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(
                     ratio_value >= 0.04 if ratio_value is not None else None,
                     valid=not post_sat["still_pending"],
-                ),
+                )
+                + _noisy(results, "post_saturation"),
             )
         )
         out.append(
@@ -173,7 +224,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(
                     s["p99_ms"] <= 100,
                     valid=_valid(post_half["load"]) and not post_half["still_pending"],
-                ),
+                )
+                + _noisy(results, "post_half"),
             )
         )
     rel = results.get("relay")
@@ -189,7 +241,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     "",
                     "",
                     ">= 2000 events/s",
-                    _verdict(run["events_per_s"] >= 2000 and not run["timed_out"]),
+                    _verdict(run["events_per_s"] >= 2000 and not run["timed_out"])
+                    + _noisy(results, "relay"),
                 )
             )
         per_event = _relay_cpu(rel["runs"][-1])
@@ -205,7 +258,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     "",
                     "",
                     f"<= {limit:.1f}",
-                    _verdict(not rel["ratio_is_lower_bound"] and rel["time_ratio"] <= limit),
+                    _verdict(not rel["ratio_is_lower_bound"] and rel["time_ratio"] <= limit)
+                    + _noisy(results, "relay"),
                 )
             )
     if post_sat and post_sat["saga"]["confirmed"]:
@@ -219,7 +273,9 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 "",
                 "",
                 f"<= {before / 2:.1f} ms (half of before)" if before else "report, then halve",
-                _verdict(total <= before / 2) if before else "",
+                (_verdict(total <= before / 2) + _noisy(results, "post_saturation"))
+                if before
+                else "",
             )
         )
         shared = ", ".join(f"{k} {per_order[k]:.1f} ms" for k in SHARED if k in per_order)

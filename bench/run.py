@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep database and vhost after")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/performance.md")
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: redraw the picture and the docs section from "
+        "bench/results/<section>.json (e.g. with `uv run --with matplotlib`)",
+    )
+    parser.add_argument(
         "--serve",
         type=float,
         metavar="SECONDS",
@@ -207,6 +213,13 @@ async def measure(system: stack.Stack, plan: Plan, results: dict[str, Any], work
     if get:
         max_rps = {n: get[n]["median"]["rps"] for n in ("ours", "baseline")}
         await _phase(
+            system,
+            plan,
+            results,
+            "get_half",
+            lambda: phases.get_half(system, plan, env, max_rps["ours"] / 2),
+        )
+        await _phase(
             system, plan, results, "curve", lambda: phases.get_curve(system, plan, env, max_rps)
         )
     await phases.warm_orders(system, plan, ids_file)
@@ -300,11 +313,14 @@ async def run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any
     return results
 
 
-def write_outputs(results: dict[str, Any], section: str, docs: bool) -> None:
+def write_outputs(
+    results: dict[str, Any], section: str, *, docs: bool, json_too: bool = True
+) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, sort_keys=True) + "\n"
-    for name in {"latest", section}:
-        (RESULTS / f"{name}.json").write_text(text)
+    if json_too:
+        text = json.dumps(results, indent=2, sort_keys=True) + "\n"
+        for name in {"latest", section}:
+            (RESULTS / f"{name}.json").write_text(text)
     picture = None
     if results.get("curve") and plot.available():
         png = RESULTS / f"{section}-latency-vs-load.png"
@@ -340,6 +356,11 @@ def update_doc(section: str, block: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.render:
+        saved = json.loads((RESULTS / f"{args.section}.json").read_text())
+        write_outputs(saved, args.section, docs=not args.no_docs, json_too=False)
+        print("\n" + report.text_table(saved) + "\n", flush=True)  # noqa: T201
+        return
     lock = infra.acquire_lock()
 
     def on_term(signum: int, _frame: object) -> None:

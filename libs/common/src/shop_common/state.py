@@ -6,7 +6,7 @@ Each key lives beside the code that owns the value; the lifespan sets it, routes
 >>> from typing import Annotated
 >>> from fastapi import Depends, FastAPI
 >>> GREETING = StateKey[str]("greeting")
->>> GreetingDep = Annotated[str, Depends(GREETING.from_request)]
+>>> GreetingDep = Annotated[str, Depends(GREETING.dependency)]
 >>> app = FastAPI()
 >>> @app.get("/")
 ... def hello(greeting: GreetingDep) -> str:
@@ -54,6 +54,11 @@ class StateKey(Generic[T]):
         return value
 
     def from_request(self, request: Request) -> T:
+        return self.get(request.app)
+
+    async def dependency(self, request: Request) -> T:
+        """For `Depends(...)`. Async on purpose: FastAPI runs a plain `def` dependency in a
+        worker thread, a thread hop on every request for a dictionary lookup."""
         return self.get(request.app)
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ processes never import Alembic or superuser code: `shop_common.db.migrations` (a
 `migrate` command and `env.py`) and `shop_common.db.provision` (`shop-provision`).
 """
 
-from shop_common.db.engine import create_engine, create_sessionmaker, ping
+from shop_common.db.engine import autocommit, create_engine, create_sessionmaker, ping
 from shop_common.db.errors import sqlstate
 from shop_common.db.metadata import schema_metadata
 from shop_common.db.pagination import Keyset, Page, decode_cursor, encode_cursor, page_of
@@ -13,6 +13,7 @@ from shop_common.db.pagination import Keyset, Page, decode_cursor, encode_cursor
 __all__ = [
     "Keyset",
     "Page",
+    "autocommit",
     "create_engine",
     "create_sessionmaker",
     "decode_cursor",

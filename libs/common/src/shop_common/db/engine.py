@@ -29,6 +29,12 @@ def create_engine(
     )
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, without a transaction around each statement: for single-statement
+    reads, where BEGIN and ROLLBACK would be two extra round trips for nothing."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
-from shop_common.db import create_engine, create_sessionmaker, ping
+from shop_common.db import autocommit, create_engine, create_sessionmaker, ping
 from shop_common.observability import RequestIdMiddleware, configure_logging
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
@@ -20,7 +20,7 @@ from shop_common.web.body_limit import BodySizeLimit
 from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
 from shop_common.web.metrics import RedMetrics, metrics_endpoint
 from shop_common.web.problems import install_problem_handlers
-from shop_common.web.sessions import SESSIONMAKER
+from shop_common.web.sessions import READS, SESSIONMAKER
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 SETTINGS = StateKey[ServiceSettings]("settings")
@@ -72,6 +72,7 @@ async def api_resources(
         max_overflow=settings.db_max_overflow,
     )
     SESSIONMAKER.set(app, create_sessionmaker(engine))
+    READS.set(app, autocommit(engine))
     READINESS_CHECKS.set(
         app,
         {

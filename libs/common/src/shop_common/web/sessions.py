@@ -1,4 +1,4 @@
-"""The request-scoped database session dependency (the app's lifespan sets the factory)."""
+"""Database access for routes: a request-scoped session, or the pool for single reads."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shop_common.state import StateKey
 
 SESSIONMAKER = StateKey[async_sessionmaker[AsyncSession]]("sessionmaker")
+# The engine in autocommit mode (`shop_common.db.autocommit`): no session, no transaction.
+READS = StateKey[AsyncEngine]("reads")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -19,3 +21,4 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadsDep = Annotated[AsyncEngine, Depends(READS.dependency)]

@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Row,
     Update,
     bindparam,
     column,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import Uuid
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
@@ -84,8 +85,13 @@ async def insert_product(session: AsyncSession, values: dict[str, Any]) -> Produ
     return product
 
 
-async def get_product(session: AsyncSession, product_id: UUID) -> Product | None:
-    return await session.get(Product, product_id, populate_existing=True)
+# Built once: composing the WHERE clause per request cost more than running the query.
+_PRODUCT_BY_ID = select(Product.__table__).where(Product.__table__.c.id == bindparam("id"))
+
+
+async def read_product(conn: AsyncConnection, product_id: UUID) -> Row[Any] | None:
+    """One product as a plain row (no ORM identity map, no session): the hottest read."""
+    return (await conn.execute(_PRODUCT_BY_ID, {"id": product_id})).first()
 
 
 async def any_product(session: AsyncSession) -> bool:
@@ -93,15 +99,15 @@ async def any_product(session: AsyncSession) -> bool:
 
 
 async def list_products(
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     limit: int,
     after: Keyset | None,
     q: str | None,
     active: bool | None,
     ids: Sequence[UUID] | None,
-) -> Sequence[Product]:
-    stmt = select(Product).order_by(Product.created_at, Product.id).limit(limit)
+) -> Sequence[Row[Any]]:
+    stmt = select(Product.__table__).order_by(Product.created_at, Product.id).limit(limit)
     if after is not None:
         stmt = stmt.where(tuple_(Product.created_at, Product.id) > (after.created_at, after.id))
     if q:
@@ -113,7 +119,7 @@ async def list_products(
         stmt = stmt.where(Product.active.is_(active))
     if ids is not None:
         stmt = stmt.where(Product.id.in_(ids))
-    return (await session.scalars(stmt)).all()
+    return (await conn.execute(stmt)).all()
 
 
 async def lock_products(session: AsyncSession, ids: Sequence[UUID]) -> Mapping[UUID, Product]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from shop_catalog.products import service
-from shop_catalog.products.etag import etag, versions_from_if_match
+from shop_catalog.products.etag import etag, none_match, page_etag, versions_from_if_match
 from shop_catalog.products.models import Product
 from shop_catalog.products.schemas import (
     ProductCreate,
@@ -19,7 +19,7 @@ from shop_catalog.products.schemas import (
 from shop_common.auth import AdminDep
 from shop_common.db import Page, decode_cursor
 from shop_common.errors import Unprocessable
-from shop_common.web import CursorQuery, LimitQuery, SessionDep
+from shop_common.web import CursorQuery, LimitQuery, ReadsDep, SessionDep
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 MAX_IDS = 100
@@ -43,33 +43,59 @@ def _parse_ids(raw: str | None) -> list[UUID] | None:
     return list(dict.fromkeys(ids))
 
 
-def _with_etag(response: Response, product: Product) -> ProductOut:
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=1000, description="ETags the client holds: 304 if one is current"),
+]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: the ETag in If-None-Match is current"}
+}
+
+
+def _with_etag(response: Response, product: Product | ProductOut) -> ProductOut:
     response.headers["ETag"] = etag(product.version)
-    return ProductOut.model_validate(product)
+    return product if isinstance(product, ProductOut) else ProductOut.model_validate(product)
 
 
-@router.get("")
+def _not_modified(tag: str) -> Response:
+    return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+
+
+@router.get("", response_model=Page[ProductOut], responses=NOT_MODIFIED)
 async def list_products(
-    session: SessionDep,
+    reads: ReadsDep,
+    response: Response,
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     active: bool | None = None,
     ids: Annotated[str | None, Query(max_length=100 * 37, description="Comma-separated")] = None,
-) -> Page[ProductOut]:
-    return await service.list_products(
-        session,
+    if_none_match: IfNoneMatch = None,
+) -> Page[ProductOut] | Response:
+    page = await service.list_products(
+        reads,
         limit=limit,
         after=decode_cursor(cursor) if cursor else None,
         q=q,
         active=active,
         ids=_parse_ids(ids),
     )
+    tag = page_etag(page.items, page.next_cursor)
+    if not none_match(if_none_match, tag):
+        return _not_modified(tag)
+    response.headers["ETag"] = tag
+    return page
 
 
-@router.get("/{product_id}")
-async def get_product(product_id: UUID, session: SessionDep, response: Response) -> ProductOut:
-    return _with_etag(response, await service.get_product(session, product_id))
+@router.get("/{product_id}", response_model=ProductOut, responses=NOT_MODIFIED)
+async def get_product(
+    product_id: UUID, reads: ReadsDep, response: Response, if_none_match: IfNoneMatch = None
+) -> ProductOut | Response:
+    product = await service.get_product(reads, product_id)
+    tag = etag(product.version)
+    if not none_match(if_none_match, tag):
+        return _not_modified(tag)
+    return _with_etag(response, product)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shop_catalog.errors import DuplicateSku, InsufficientStock, ProductNotFound, StaleProduct
 from shop_catalog.products import repository as repo
@@ -33,16 +33,17 @@ async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
         raise
 
 
-async def get_product(session: AsyncSession, product_id: UUID) -> Product:
-    async with session.begin():
-        product = await repo.get_product(session, product_id)
-    if product is None:
+async def get_product(reads: AsyncEngine, product_id: UUID) -> ProductOut:
+    """One statement on an autocommit connection: a single read needs no transaction."""
+    async with reads.connect() as conn:
+        row = await repo.read_product(conn, product_id)
+    if row is None:
         raise ProductNotFound(f"No product {product_id}.")
-    return product
+    return ProductOut.model_validate(row)
 
 
 async def list_products(
-    session: AsyncSession,
+    reads: AsyncEngine,
     *,
     limit: int,
     after: Keyset | None,
@@ -50,9 +51,9 @@ async def list_products(
     active: bool | None,
     ids: Sequence[UUID] | None,
 ) -> Page[ProductOut]:
-    async with session.begin():
+    async with reads.connect() as conn:
         rows = await repo.list_products(
-            session, limit=limit + 1, after=after, q=q, active=active, ids=ids
+            conn, limit=limit + 1, after=after, q=q, active=active, ids=ids
         )
     return page_of(ProductOut, rows, limit)
 

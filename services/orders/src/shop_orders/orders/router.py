@@ -20,13 +20,13 @@ from shop_orders.settings import OrdersSettings
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> str:
     return validated_key(key)
 
 
-def get_settings(request: Request) -> OrdersSettings:
+async def get_settings(request: Request) -> OrdersSettings:
     settings = SETTINGS.from_request(request)
     assert isinstance(settings, OrdersSettings)
     return settings
@@ -34,7 +34,7 @@ def get_settings(request: Request) -> OrdersSettings:
 
 IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
 SettingsDep = Annotated[OrdersSettings, Depends(get_settings)]
-CatalogDep = Annotated[CatalogClient, Depends(CATALOG.from_request)]
+CatalogDep = Annotated[CatalogClient, Depends(CATALOG.dependency)]
 
 
 @router.post(

@@ -91,6 +91,8 @@ class Order(Base):
         Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
         Index("ix_orders_created_at_id", "created_at", "id"),
     )
+    # The INSERT returns the server-set timestamps: no SELECT after it to read them back.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[str] = mapped_column(String(128))

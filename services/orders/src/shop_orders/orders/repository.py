@@ -15,8 +15,7 @@ from shop_orders.orders.models import Order, OrderStatus
 
 async def add_order(session: AsyncSession, order: Order) -> Order:
     session.add(order)
-    await session.flush()
-    await session.refresh(order, ["created_at", "updated_at"])
+    await session.flush()  # eager_defaults: created_at and updated_at come back with it
     return order
 
 

@@ -15,12 +15,14 @@ import pytest
 from tests.deploy.failover import promoted_overlay
 from tests.deploy.manifests import (
     DEPLOY_TESTS_DIR,
-    DOCKERFILES,
+    DOCKERFILE,
     FIXTURES_DIR,
     KUSTOMIZATIONS,
     OVERLAYS,
     PROMOTED_DR,
+    SERVICES,
     Manifest,
+    dockerfile_as_built,
     kustomize_build,
     load_documents,
     venv_tool,
@@ -68,7 +70,8 @@ def _by_file(checks: list[dict[str, Any]], root: Path) -> dict[str, list[dict[st
 def checkov_report(
     rendered_text: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> CheckovReport:
-    """One offline checkov run over every overlay, both Dockerfiles and two known-bad files.
+    """One offline checkov run over every overlay, the Dockerfile (as written and as built
+    for each service) and two known-bad files.
 
     checkov takes ~15-25 s to start and scan, so everything is scanned in a single process.
     The known-bad fixtures prove in the same run that the checks are really applied.
@@ -79,10 +82,15 @@ def checkov_report(
         target = workdir / f"{overlay}.yaml"
         target.write_text(rendered_text[overlay])
         files.append(target)
-    for service, dockerfile in DOCKERFILES.items():
+    # The one Dockerfile as it is, and as each image's build sees it (its stages only,
+    # SERVICE substituted), so a check that holds for the file but not for one image fails.
+    (workdir / "services").mkdir()
+    shutil.copy(DOCKERFILE, workdir / "services" / "Dockerfile")
+    files.append(workdir / "services" / "Dockerfile")
+    for service in SERVICES:
         target_dir = workdir / service
         target_dir.mkdir()
-        shutil.copy(dockerfile, target_dir / "Dockerfile")
+        (target_dir / "Dockerfile").write_text(dockerfile_as_built(service))
         files.append(target_dir / "Dockerfile")
     bad_dir = workdir / "known-bad"
     bad_dir.mkdir()

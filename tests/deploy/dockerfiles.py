@@ -1,4 +1,4 @@
-"""Reading Dockerfiles (instructions per stage) and .dockerignore (which files are sent)."""
+"""Reading a Dockerfile (its stages; what one target builds) and .dockerignore (what is sent)."""
 
 from __future__ import annotations
 
@@ -127,3 +127,98 @@ def build_context(root: Path, ignore: DockerIgnore) -> set[str]:
             if not ignore.excludes(relative):
                 sent.add(relative)
     return sent
+
+
+_FROM = re.compile(r"FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", re.I)
+_ARG = re.compile(r"ARG\s+(\w+)(?:=(\S*))?", re.I)
+# `COPY --from=<stage>` and `RUN --mount=...,from=<stage>,...`
+_STAGE_REFERENCE = re.compile(r"(?:--|,)from=([^\s,]+)", re.I)
+
+
+def _stage_blocks(text: str) -> tuple[list[str], list[list[str]]]:
+    """The lines before the first FROM, and each stage's lines (its FROM to the next).
+
+    A comment paragraph right above a FROM (a section heading) goes with that stage.
+    """
+    preamble: list[str] = []
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        current = blocks[-1] if blocks else preamble
+        if _FROM.fullmatch(line.strip()):
+            heading: list[str] = []
+            while current and current[-1].lstrip().startswith("#"):
+                heading.insert(0, current.pop())
+            blocks.append([*heading, line])
+        else:
+            current.append(line)
+    return preamble, blocks
+
+
+def _substitute(line: str, values: dict[str, str]) -> str:
+    """`$NAME` and `${NAME}` of the arguments in `values`; anything else stays as written."""
+
+    def replace(match: re.Match[str]) -> str:
+        return values.get(match.group(1) or match.group(2), match.group(0))
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, line)
+
+
+def render_for_target(text: str, target: str, build_args: dict[str, str]) -> str:
+    """The Dockerfile as `docker build --target <target> --build-arg K=V ...` builds it.
+
+    Only the stages the target needs are kept (BuildKit builds nothing else): the target,
+    the stage it is built FROM, those it copies or mounts from, and so on. An argument is
+    substituted where Docker expands it: in a stage after the `ARG` that declares it there
+    (in FROM lines, after a global `ARG`), with the value passed or else the declared
+    default. Elsewhere `$NAME` stays as written, so a stage that forgot its `ARG` shows
+    it. Every `ARG` line is written with its value; comments (checkov skips) are kept.
+    """
+    preamble, blocks = _stage_blocks(text)
+    stages = [parse_dockerfile("\n".join(block))[0] for block in blocks]
+    index_of = {stage.name.lower(): i for i, stage in enumerate(stages) if stage.name}
+    if target.lower() not in index_of:
+        raise ValueError(f"no stage named {target!r}")
+
+    def needs(stage: Stage) -> set[int]:
+        references = {stage.base}
+        for instruction in stage.instructions:
+            if instruction.keyword in ("COPY", "RUN"):
+                references.update(_STAGE_REFERENCE.findall(instruction.arguments))
+        return {index_of[r.lower()] for r in references if r.lower() in index_of}
+
+    wanted: set[int] = set()
+    pending = [index_of[target.lower()]]
+    while pending:
+        index = pending.pop()
+        if index not in wanted:
+            wanted.add(index)
+            pending += needs(stages[index])
+
+    def declare(line: str, defaults: dict[str, str], scope: dict[str, str]) -> str | None:
+        """An ARG line written with its value (recorded in `scope`); None if not an ARG."""
+        match = _ARG.fullmatch(line.strip())
+        if match is None:
+            return None
+        name, default = match.group(1), match.group(2)
+        value = build_args.get(name, default if default is not None else defaults.get(name))
+        if value is None:
+            return line
+        scope[name] = value
+        return f"ARG {name}={value}"
+
+    rendered: list[str] = []
+    global_args: dict[str, str] = {}
+    for line in preamble:
+        rendered.append(declare(line, {}, global_args) or line)
+    for index in sorted(wanted):
+        in_scope: dict[str, str] = {}
+        for line in blocks[index]:
+            if _FROM.fullmatch(line.strip()):
+                rendered.append(_substitute(line, global_args))
+                continue
+            if line.lstrip().startswith("#"):
+                rendered.append(line)  # Docker expands nothing in comments
+                continue
+            arg = declare(line, global_args, in_scope)
+            rendered.append(arg if arg is not None else _substitute(line, in_scope))
+    return "\n".join(rendered) + "\n"

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.deploy.compose_interpolation import interpolate, read_env_file
+from tests.deploy.dockerfiles import render_for_target
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO_ROOT / "k8s"
@@ -26,7 +27,22 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 SERVICES = ("catalog", "orders")
-DOCKERFILES = {service: REPO_ROOT / "services" / service / "Dockerfile" for service in SERVICES}
+# One Dockerfile for both images: `--build-arg SERVICE=<svc>` names the package and
+# `--target <svc>` selects that service's final stage (docker-compose.yml passes both).
+DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+
+
+def image_build(service: str) -> dict[str, Any]:
+    """How an image is built from DOCKERFILE: the target and the build arguments."""
+    return {"target": service, "args": {"SERVICE": service}}
+
+
+def dockerfile_as_built(service: str) -> str:
+    """DOCKERFILE as the build of `service`'s image sees it: the stages its target needs,
+    with its build arguments substituted."""
+    build = image_build(service)
+    return render_for_target(DOCKERFILE.read_text(), build["target"], build["args"])
+
 
 # Every kustomization that must build, and the namespace its objects land in.
 KUSTOMIZATIONS = {

@@ -15,12 +15,15 @@ from tests.deploy.compose_interpolation import (
     read_env_file,
     referenced_variables,
 )
+from tests.deploy.dockerfiles import parse_dockerfile
 from tests.deploy.manifests import (
     COMPOSE_FILE,
+    DOCKERFILE,
     ENV_EXAMPLE,
     REPO_ROOT,
     SCHEMAS_DIR,
     SERVICES,
+    image_build,
     resolved_compose,
     venv_tool,
 )
@@ -155,7 +158,11 @@ def test_processes_use_one_image_with_their_entrypoints(service: str) -> None:
     for process in ("api", "worker", "migrate"):
         assert services[f"{service}-{process}"]["command"] == [f"{service}-{process}"]
     assert services[f"{service}-provision"]["command"] == ["shop-provision", service]
-    assert services[f"{service}-api"]["build"]["dockerfile"] == f"services/{service}/Dockerfile"
+    build = services[f"{service}-api"]["build"]
+    assert build["dockerfile"] == DOCKERFILE.relative_to(REPO_ROOT).as_posix()
+    # The build argument and the target name the same service (the stage exists).
+    assert {"target": build["target"], "args": build["args"]} == image_build(service)
+    assert build["target"] in {stage.name for stage in parse_dockerfile(DOCKERFILE.read_text())}
 
 
 @pytest.mark.parametrize("service", SERVICES)

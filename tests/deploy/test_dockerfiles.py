@@ -1,4 +1,9 @@
-"""Images: hadolint, the multi-stage uv build, a non-root runtime, and the build context."""
+"""Images: hadolint, the multi-stage uv build, a non-root runtime, and the build context.
+
+Both images come from one Dockerfile (manifests.DOCKERFILE). The per-image checks read it
+as the build of that image sees it (manifests.dockerfile_as_built): the stages its target
+needs, with `SERVICE` substituted.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,27 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.dockerfiles import DockerIgnore, Stage, build_context, parse_dockerfile
-from tests.deploy.manifests import DOCKERFILES, FIXTURES_DIR, REPO_ROOT, SERVICES, venv_tool
+from tests.deploy.dockerfiles import (
+    DockerIgnore,
+    Stage,
+    build_context,
+    parse_dockerfile,
+    render_for_target,
+)
+from tests.deploy.manifests import (
+    DOCKERFILE,
+    FIXTURES_DIR,
+    REPO_ROOT,
+    SERVICES,
+    dockerfile_as_built,
+    image_build,
+    venv_tool,
+)
 
 pytestmark = pytest.mark.deploy
 
@@ -50,6 +70,16 @@ def _copy_sources(stage: Stage) -> list[str]:
     return sources
 
 
+def _overlaps(source: str, directory: str) -> bool:
+    """Whether copying `source` copies something of `directory` (or all of it)."""
+    path = os.path.normpath(source)
+    return (
+        path in (".", directory)
+        or path.startswith(f"{directory}/")
+        or directory.startswith(f"{path}/")
+    )
+
+
 def _uv_sync_options(run: str) -> list[str]:
     """The options of the `uv sync` in a RUN instruction."""
     words = shlex.split(run)
@@ -57,20 +87,49 @@ def _uv_sync_options(run: str) -> list[str]:
     return words[start + 2 :]
 
 
+def _other(service: str) -> str:
+    return next(s for s in SERVICES if s != service)
+
+
 @pytest.fixture(scope="module")
 def stages() -> dict[str, list[Stage]]:
-    return {service: parse_dockerfile(path.read_text()) for service, path in DOCKERFILES.items()}
+    """Per service, the stages its image build runs, build argument substituted."""
+    return {service: parse_dockerfile(dockerfile_as_built(service)) for service in SERVICES}
+
+
+def test_hadolint_passes() -> None:
+    findings = hadolint(DOCKERFILE)
+    assert findings == [], "\n".join(f"{f['line']} {f['code']}: {f['message']}" for f in findings)
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_hadolint_passes(service: str) -> None:
-    findings = hadolint(DOCKERFILES[service])
+def test_hadolint_passes_as_built(service: str, tmp_path: Path) -> None:
+    rendered = tmp_path / "Dockerfile"
+    rendered.write_text(dockerfile_as_built(service))
+    findings = hadolint(rendered)
     assert findings == [], "\n".join(f"{f['line']} {f['code']}: {f['message']}" for f in findings)
 
 
 def test_hadolint_flags_a_known_bad_dockerfile() -> None:
     codes = {str(f["code"]) for f in hadolint(FIXTURES_DIR / "insecure.Dockerfile")}
     assert {"DL3007", "DL3008", "DL3025"} <= codes
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_image_builds_its_own_stages_with_the_build_argument_set(
+    service: str, stages: dict[str, list[Stage]]
+) -> None:
+    names = [stage.name for stage in stages[service]]
+    assert names == ["uv", "builder", "runtime", service], "the target builds these, in order"
+    assert image_build(service) == {"target": service, "args": {"SERVICE": service}}
+    for stage in stages[service]:
+        for instruction in stage.instructions:
+            # Left as written by the renderer only where the stage has no `ARG SERVICE`,
+            # and Docker would then expand it to an empty string.
+            assert not re.search(r"\$\{?SERVICE\b", instruction.arguments), (
+                f"{stage.name}: {instruction.keyword} {instruction.arguments} uses SERVICE "
+                "without declaring it (ARG SERVICE) in its stage"
+            )
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -93,39 +152,58 @@ def test_builder_stage_uses_uv_locked_sync(service: str, stages: dict[str, list[
     copies = " ".join(builder.arguments("COPY"))
     for member in WORKSPACE_MEMBERS:
         assert f"{member}/pyproject.toml" in copies
-    # The dev-only member: its metadata for the lock check, never its code.
-    for source in _copy_sources(builder):
-        assert (
-            not source.startswith(DEV_ONLY_MEMBER) or source == f"{DEV_ONLY_MEMBER}/pyproject.toml"
-        )
-    other = next(s for s in SERVICES if s != service)
+    other = _other(service)
     assert f"services/{other}/src" not in copies
     assert not re.search(rf"(^| )services/{other}( |$)", copies), f"{other}'s code copied"
+    # Of the other service and the dev-only member, only the pyproject.toml the lock
+    # check needs: no code, not even through a parent directory (`services`, `libs`, `.`).
+    for source in _copy_sources(builder):
+        for private in (f"services/{other}", DEV_ONLY_MEMBER):
+            if _overlaps(source, private):
+                assert source == f"{private}/pyproject.toml", f"COPY {source}: code of {private}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_runtime_stage_is_slim_non_root_and_has_no_build_tools(
     service: str, stages: dict[str, list[Stage]]
 ) -> None:
-    runtime = stages[service][-1]
-    assert runtime.name == "runtime"
-    builder = next(s for s in stages[service] if s.name == "builder")
+    # The image is the shared runtime stage plus this service's final stage on top of it.
+    by_name = {stage.name: stage for stage in stages[service]}
+    final = stages[service][-1]
+    assert final.name == service
+    assert final.base == "runtime", "the service's stage is built on the shared runtime"
+    runtime = by_name["runtime"]
+    image = Stage(runtime.base, service, [*runtime.instructions, *final.instructions])
+    builder = by_name["builder"]
     # Same interpreter as the builder, so the venv's python symlink stays valid.
-    assert runtime.base == builder.base
-    assert not any("--from=uv" in c for c in runtime.arguments("COPY")), "uv in the final image"
-    for run in runtime.arguments("RUN"):
+    assert image.base == builder.base
+    assert not any("--from=uv" in c for c in image.arguments("COPY")), "uv in the final image"
+    for run in image.arguments("RUN"):
         assert not re.search(r"apt-get|apk |pip |uv |gcc|build-essential|make ", run), run
-    assert "--from=builder /app /app" in runtime.arguments("COPY")
-    users = runtime.arguments("USER")
+    assert "--from=builder /app /app" in image.arguments("COPY")
+    users = image.arguments("USER")
     assert users, "no USER in the final stage"
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), "run as a fixed numeric uid (Kubernetes can then check runAsNonRoot)"
     assert int(uid) >= 10000, "run as a high, non-root uid"
-    env = " ".join(runtime.arguments("ENV"))
+    env = " ".join(image.arguments("ENV"))
     assert "PATH=/app/.venv/bin:$PATH" in env
     assert f"{service.upper()}_HOST=0.0.0.0" in env
-    assert runtime.arguments("WORKDIR")[-1] == f"/app/services/{service}"
-    assert json.loads(runtime.arguments("CMD")[-1]) == [f"{service}-api"]
+    assert f"{_other(service).upper()}_" not in env, "the other service's settings"
+    assert image.arguments("WORKDIR")[-1] == f"/app/services/{service}"
+    assert json.loads(image.arguments("CMD")[-1]) == [f"{service}-api"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_final_stage_checks_that_the_build_argument_matches_the_target(
+    service: str, stages: dict[str, list[Stage]]
+) -> None:
+    """The default command exists, or the build fails saying which build-arg to pass."""
+    final = stages[service][-1]
+    guard = final.arguments("RUN")[0]
+    assert f"test -x /app/.venv/bin/{service}-api" in guard
+    assert f"--build-arg SERVICE={service}" in guard
+    assert "exit 1" in guard
 
 
 def test_dockerignore_sends_only_what_the_images_need() -> None:
@@ -176,16 +254,14 @@ def _staged_context(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_build_context_holds_every_copied_path(tmp_path: Path) -> None:
+def test_build_context_holds_every_copied_path(
+    stages: dict[str, list[Stage]], tmp_path: Path
+) -> None:
     context = _staged_context(tmp_path)
-    for service, dockerfile in DOCKERFILES.items():
-        for stage in parse_dockerfile(dockerfile.read_text()):
-            for arguments in stage.arguments("COPY"):
-                if arguments.startswith("--from="):
-                    continue
-                *sources, _destination = arguments.split()
-                for source in sources:
-                    assert (context / source).exists(), f"{service}: COPY {source} not in context"
+    for service in SERVICES:
+        for stage in stages[service]:
+            for source in _copy_sources(stage):
+                assert (context / source).exists(), f"{service}: COPY {source} not in context"
 
 
 def _uv(context: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -225,3 +301,76 @@ def test_image_installs_only_its_service_and_the_shared_library(
         line.removeprefix("-e ./") for line in result.stdout.splitlines() if line.startswith("-e ")
     }
     assert members == {"libs/common", f"services/{service}"}
+
+
+def _commands_installed(context: Path, sync_options: list[str]) -> set[str]:
+    """The console scripts an `uv sync` with these options puts in the venv's bin: those
+    of the workspace members it installs (resolved from the lock in the context)."""
+    result = _uv(context, "export", *sync_options, "--no-hashes")
+    assert result.returncode == 0, result.stderr
+    commands: set[str] = set()
+    for line in result.stdout.splitlines():
+        if line.startswith("-e "):
+            member = context / line.removeprefix("-e ./") / "pyproject.toml"
+            commands |= set(tomllib.loads(member.read_text())["project"].get("scripts", {}))
+    return commands
+
+
+@pytest.mark.parametrize(("target", "service"), [(t, s) for t in SERVICES for s in SERVICES])
+def test_a_build_argument_that_does_not_match_the_target_fails_the_build(
+    target: str, service: str, tmp_path: Path
+) -> None:
+    """`--target T --build-arg SERVICE=S`: the final stage's guard runs against the
+    commands the builder installed for S (in a stand-in /app), and passes only if S is T."""
+    stages = parse_dockerfile(
+        render_for_target(DOCKERFILE.read_text(), target, {"SERVICE": service})
+    )
+    builder = next(s for s in stages if s.name == "builder")
+    install = [run for run in builder.arguments("RUN") if "uv sync" in run][-1]
+    commands = _commands_installed(_staged_context(tmp_path / "context"), _uv_sync_options(install))
+    assert f"{service}-api" in commands
+    venv_bin = tmp_path / "app" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    for command in commands:
+        (venv_bin / command).write_text("#!/bin/sh\n")
+        (venv_bin / command).chmod(0o755)
+    guard = stages[-1].arguments("RUN")[0].replace("/app/", f"{tmp_path}/app/")
+    result = subprocess.run(
+        ["sh", "-c", guard], capture_output=True, text=True, timeout=10, check=False
+    )
+    if target == service:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0, f"--target {target} built with SERVICE={service}"
+        assert f"--build-arg SERVICE={target}" in result.stderr
+
+
+@pytest.mark.parametrize("value", [None, "", "nope", *SERVICES])
+def test_builder_refuses_a_missing_or_unknown_service(value: str | None, tmp_path: Path) -> None:
+    """Without SERVICE, `COPY services/${SERVICE}` would copy both services: the builder's
+    guard (run as Docker runs it: the build argument is in the RUN's environment) stops
+    the build before that, saying which build-arg to pass."""
+    builder = next(s for s in parse_dockerfile(DOCKERFILE.read_text()) if s.name == "builder")
+    assert "SERVICE" in builder.arguments("ARG")
+    keywords = [(i.keyword, i.arguments) for i in builder.instructions]
+    guard_at = next(n for n, (k, a) in enumerate(keywords) if k == "RUN" and "test -n" in a)
+    copy_at = keywords.index(("COPY", "services/${SERVICE} services/${SERVICE}"))
+    sync_at = next(n for n, (k, a) in enumerate(keywords) if k == "RUN" and "uv sync" in a)
+    assert guard_at < min(copy_at, sync_at), "the guard runs before anything uses SERVICE"
+    env = {k: v for k, v in os.environ.items() if k != "SERVICE"}
+    if value is not None:
+        env["SERVICE"] = value
+    result = subprocess.run(
+        ["sh", "-c", keywords[guard_at][1]],
+        cwd=_staged_context(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if value in SERVICES:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0, f"SERVICE={value!r} accepted"
+        assert "--build-arg SERVICE=" in result.stderr

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from shop_common.db import Keyset
 from shop_orders.orders.models import Order, OrderStatus
@@ -20,11 +21,15 @@ async def add_order(session: AsyncSession, order: Order) -> Order:
 
 
 async def get_order(
-    session: AsyncSession, order_id: UUID, *, for_update: bool = False
+    session: AsyncSession, order_id: UUID, *, for_update: bool = False, lines: bool = True
 ) -> Order | None:
+    """`lines=False` skips the second query that loads the lines (touching them raises):
+    the saga's status changes never read them."""
     stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
     if for_update:
         stmt = stmt.with_for_update()
+    if not lines:
+        stmt = stmt.options(raiseload(Order.lines))
     return (await session.scalars(stmt)).one_or_none()
 
 

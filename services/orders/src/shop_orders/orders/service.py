@@ -151,7 +151,7 @@ async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) 
 
 async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
     """Catalog reserved the order's stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True)
+    order = await repo.get_order(session, order_id, for_update=True, lines=False)
     if order is None:
         log.warning("stock reserved for unknown order %s", order_id)
         return
@@ -160,7 +160,7 @@ async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
 
 async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> None:
     """Catalog could not reserve the stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True)
+    order = await repo.get_order(session, order_id, for_update=True, lines=False)
     if order is None:
         log.warning("stock rejected for unknown order %s", order_id)
         return

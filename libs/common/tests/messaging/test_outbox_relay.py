@@ -12,7 +12,7 @@ import pytest
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from prometheus_client import REGISTRY
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shop_common.events import EventType, OrderCancelledV1, ProductSnapshotV1
@@ -46,6 +46,7 @@ def snapshot(version: int = 1) -> ProductSnapshotV1:
 
 
 def relay_for(db, kit, engine: AsyncEngine, **options) -> OutboxRelay:
+    options.setdefault("gauge_interval", 0.0)  # gauges after every pass, so tests can read them
     return OutboxRelay(
         engine=engine,
         table=db.outbox_table,
@@ -359,3 +360,28 @@ async def test_retention_deletes_only_old_rows(db, kit, engine) -> None:
         assert await delete_received(conn, inbox, timedelta(days=7)) == 1
     assert set(await rows(db, engine)) == {recent, unsent}
     await kit.drain(spy)
+
+
+async def test_draining_a_backlog_counts_it_on_a_timer_not_every_pass(db, kit, engine) -> None:
+    """Counting the unsent rows on every pass made a drain quadratic: one count per
+    `gauge_interval`, however many batches the drain takes."""
+    await kit.spy_queue()
+    await enqueue(db, 50)
+    counts: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_: object) -> None:
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    relay = relay_for(db, kit, engine, batch_size=10, gauge_interval=3600.0)
+    try:
+        passes = 0
+        while await relay.publish_pending_once():
+            passes += 1
+    finally:
+        await relay.close()
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    assert passes == 5
+    assert len(counts) == 1
+    assert metric(db, "shop_outbox_published_total") == 50

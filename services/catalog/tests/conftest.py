@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_catalog.events.handlers import HANDLERS
 from shop_catalog.settings import CatalogSettings
-from shop_common.db import create_engine, create_sessionmaker
 from shop_common.events import EventPayload, OrderLineV1, OrderPlacedV1, parse_payload
 from shop_common.messaging import Envelope
+from tests.support.sessions import role_sessions
 
 
 @pytest.fixture
@@ -61,19 +61,15 @@ async def catalog_sessions(
     catalog_settings: CatalogSettings,
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions as the Catalog worker opens them: its own role, its own schema."""
-    engine = create_engine(
+    # Only the concurrency test needs many connections at once.
+    async with role_sessions(
         catalog_settings.database_url,
-        schema=catalog_settings.db_schema,
-        application_name="catalog-tests",
-        # Idle connections count against the server's limit for the whole run; only the
-        # concurrency test needs many at once, and overflow ones close when returned.
+        catalog_settings.db_schema,
+        name="catalog-tests",
         pool_size=2,
         max_overflow=14,
-    )
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
+    ) as sessions:
+        yield sessions
 
 
 ApplyEvent = Callable[[str, EventPayload], Awaitable[None]]

@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.auth import Principal
-from shop_common.db import create_engine, create_sessionmaker
 from shop_common.events import (
     EventPayload,
     EventType,
@@ -38,6 +37,7 @@ from shop_orders.messaging import outbox
 from shop_orders.orders import repository, service
 from shop_orders.orders.models import Order, PricedLine, PricingSource
 from tests.support import ServiceDb
+from tests.support.sessions import role_sessions
 
 pytestmark = pytest.mark.integration
 
@@ -50,17 +50,8 @@ ADMIN = Principal(subject="root", roles=frozenset({"admin"}))
 async def sessions(orders_db: ServiceDb) -> AsyncIterator[Sessions]:
     """Sessions as the worker's: Orders' own role, Orders' schema."""
     # One test at a time uses one session: keep the shared server's connection slots free.
-    engine = create_engine(
-        orders_db.url,
-        schema=orders_db.schema,
-        application_name="orders-test",
-        pool_size=1,
-        max_overflow=1,
-    )
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
+    async with role_sessions(orders_db.url, orders_db.schema, name="orders-test") as sessions:
+        yield sessions
 
 
 @dataclass(frozen=True)

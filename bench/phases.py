@@ -35,7 +35,9 @@ class Plan:
             round_s=round_s,
             rounds=3,
             warmup_s=3.0,
-            curve_pcts=(10, 25, 50, 75, 100),
+            # Past 100%: paced arrivals can be served above the closed-loop maximum (no
+            # 32-deep queue), so the knee may lie beyond it.
+            curve_pcts=(10, 25, 50, 75, 100, 150),
             post_s=2 * round_s,
             relay_sizes=(10_000, 100_000),
             relay_timeouts_s=(60.0, 180.0),
@@ -48,7 +50,7 @@ class Plan:
             round_s=round_s,
             rounds=3,
             warmup_s=1.0,
-            curve_pcts=(25, 50, 100),
+            curve_pcts=(25, 50, 100, 150),
             post_s=2 * round_s,
             relay_sizes=(2_000, 20_000),
             relay_timeouts_s=(30.0, 60.0),

@@ -352,7 +352,9 @@ def _noise(results: dict[str, Any]) -> str:
     if not other:
         return ""
     cpus = results["meta"]["cpus"]
-    parts = ", ".join(f"{name} {cores:.2f}" for name, cores in other.items())
+    order = ["get", "get_half", "curve", "post_saturation", "post_half", "relay"]
+    names = sorted(other, key=lambda n: order.index(n) if n in order else len(order))
+    parts = ", ".join(f"{name} {other[name]:.2f}" for name in names)
     return f"Other work on the machine during each phase, in cores of {cpus}: {parts}."
 
 

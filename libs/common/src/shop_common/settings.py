@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     # One log line per request costs more CPU than the request itself on a fast read; the RED
     # metrics count every request anyway. On for `make up`, off unless asked for elsewhere.
     access_log: bool = False
+    # Swagger UI at /docs, from assets shipped with shop_common (works offline). On in dev;
+    # production sets <SERVICE>_DOCS_ENABLED=false. /openapi.json is served either way.
+    docs_enabled: bool = True
 
     @model_validator(mode="after")
     def _auth_is_configured(self) -> ServiceSettings:

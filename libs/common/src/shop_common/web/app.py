@@ -17,6 +17,7 @@ from shop_common.observability import RequestIdMiddleware, configure_logging
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.body_limit import BodySizeLimit
+from shop_common.web.docs import install_docs
 from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
 from shop_common.web.metrics import RedMetrics, metrics_endpoint
 from shop_common.web.problems import install_problem_handlers
@@ -44,6 +45,9 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         responses={422: _PROBLEM, 400: _PROBLEM},
+        # install_docs serves /docs from assets shipped with shop_common (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     SETTINGS.set(app, settings)
     TOKEN_VERIFIER.set(app, TokenVerifier(settings))
@@ -54,6 +58,7 @@ def create_service_app(
     app.add_middleware(RedMetrics)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health_router())
+    install_docs(app, enabled=settings.docs_enabled)
     for router in routers:
         app.include_router(router)
     return app

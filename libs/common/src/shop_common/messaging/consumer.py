@@ -177,6 +177,16 @@ class EventConsumer:
                 return await self._retry_or_park(message, dlx, event_type, exc)
             await message.ack()
             self._count(event_type, outcome)
+            if log.isEnabledFor(logging.INFO):  # one line per event; nothing built above INFO
+                trace_id = (envelope.traceparent or "")[3:35] or None
+                log.info(
+                    "consumer %s: %s %s %s",
+                    self.topology.queue,
+                    outcome.value,
+                    event_type,
+                    envelope.subject,
+                    extra={"trace_id": trace_id},
+                )
             return outcome
         except Exception:
             # Ack, retry or park failed (usually the connection dropped): the broker

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from shop_catalog.events.handlers import HANDLERS
 from shop_catalog.messaging import INBOX, OUTBOX
 from shop_catalog.settings import CatalogSettings
 from shop_common.observability import configure_logging
-from shop_common.worker import run_service_worker
+from shop_common.worker import run_process, run_service_worker
 
 SERVICE = "catalog"
 
@@ -16,7 +14,7 @@ SERVICE = "catalog"
 def run_worker() -> None:
     settings = CatalogSettings()
     configure_logging(f"{SERVICE}-worker", settings.log_level)
-    asyncio.run(
+    run_process(
         run_service_worker(
             service=SERVICE, settings=settings, outbox=OUTBOX, inbox=INBOX, handlers=HANDLERS
         )

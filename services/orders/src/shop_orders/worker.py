@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.observability import configure_logging
-from shop_common.worker import Component, Periodic, run_service_worker
+from shop_common.worker import Component, Periodic, run_process, run_service_worker
 from shop_orders.events.handlers import HANDLERS
 from shop_orders.idempotency.service import purge_expired
 from shop_orders.messaging import INBOX, OUTBOX
@@ -56,4 +56,4 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
 def run_worker() -> None:
     settings = OrdersSettings()
     configure_logging(f"{SERVICE}-worker", settings.log_level)
-    asyncio.run(run(settings))
+    run_process(run(settings))

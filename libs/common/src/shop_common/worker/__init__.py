@@ -23,7 +23,7 @@ other service's events, retention, the probe endpoint on `settings.worker_port` 
 
 from shop_common.worker.http import WorkerHttp
 from shop_common.worker.periodic import Periodic
-from shop_common.worker.runner import Component, Worker
+from shop_common.worker.runner import Component, Worker, run_process
 from shop_common.worker.service import ExtraComponents, run_service_worker
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "Periodic",
     "Worker",
     "WorkerHttp",
+    "run_process",
     "run_service_worker",
 ]

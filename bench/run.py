@@ -283,7 +283,12 @@ async def run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any
             "saturation: expect connection errors in the results (they are counted and flagged)"
         )
     say(f"provisioning database {infra.DATABASE} and vhost {infra.VHOST}")
-    created = await infra.create()
+    try:
+        created = await infra.create()
+    except BaseException:
+        if not args.keep:  # a half-made database or vhost is not left behind either
+            await infra.destroy()
+        raise
     system = stack.build(created)
     try:
         results["meta"]["postgres"], results["meta"]["rabbitmq"] = await _server_versions(

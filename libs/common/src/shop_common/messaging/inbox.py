@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from shop_common.messaging.envelope import Envelope
 
@@ -29,13 +32,19 @@ async def record_once(session: AsyncSession, table: Table, envelope: Envelope) -
     A concurrent delivery of the same id waits on the other transaction's uncommitted row
     and then sees the conflict, so two copies in flight still produce one effect.
     """
-    result = await session.execute(
+    values = {"event_id": envelope.id, "type": envelope.type, "source": envelope.source}
+    result = await session.execute(_record_statement(table), values)
+    return result.first() is not None
+
+
+@functools.cache
+def _record_statement(table: Table) -> ReturningInsert[tuple[uuid.UUID]]:
+    # Built once per table: building it per event cost a cache-key walk every time.
+    return (
         insert(table)
-        .values(event_id=envelope.id, type=envelope.type, source=envelope.source)
         .on_conflict_do_nothing(index_elements=[table.c.event_id])
         .returning(table.c.event_id)
     )
-    return result.first() is not None
 
 
 async def delete_received(conn: AsyncConnection, table: Table, older_than: timedelta) -> int:

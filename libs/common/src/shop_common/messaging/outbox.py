@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     delete,
     func,
     insert,
@@ -70,6 +71,12 @@ class Outbox:
         self.table = table
         self.source = f"/{service}"
         self.channel = notify_channel(table)
+        # Insert and NOTIFY in one round trip (Postgres folds a transaction's repeated
+        # NOTIFYs into one), built once: composing it per event cost a cache-key walk.
+        columns = ("id", "source", "type", "subject", "payload", "headers", "created_at")
+        row = {name: bindparam(name, type_=table.c[name].type) for name in columns}
+        enqueued = insert(table).values(row).returning(table.c.id).cte("enqueued")
+        self._enqueue = select(func.pg_notify(self.channel, "")).select_from(enqueued)
 
     async def enqueue(
         self,
@@ -101,23 +108,16 @@ class Outbox:
         headers: dict[str, Any] = {}
         if envelope.traceparent:
             headers[TRACEPARENT_HEADER] = envelope.traceparent
-        row = (
-            insert(self.table)
-            .values(
-                id=envelope.id,
-                source=envelope.source,
-                type=envelope.type,
-                subject=envelope.subject,
-                payload=dict(envelope.data),
-                headers=headers,
-                created_at=envelope.time,
-            )
-            .returning(self.table.c.id)
-            .cte("enqueued")
-        )
-        # Insert and NOTIFY in one round trip; Postgres folds repeated NOTIFYs of a
-        # transaction into one.
-        await session.execute(select(func.pg_notify(self.channel, "")).select_from(row))
+        values = {
+            "id": envelope.id,
+            "source": envelope.source,
+            "type": envelope.type,
+            "subject": envelope.subject,
+            "payload": dict(envelope.data),
+            "headers": headers,
+            "created_at": envelope.time,
+        }
+        await session.execute(self._enqueue, values)
         return envelope
 
 

@@ -13,15 +13,14 @@ from shop_catalog.settings import CatalogSettings
 from shop_common.auth import issue_dev_token
 from shop_common.db.provision import ServiceDatabase
 from shop_common.settings import ServiceSettings
+from shop_dev.errors import DevStackError
 from shop_orders.settings import OrdersSettings
+
+__all__ = ["DevStackError", "Process", "Service", "Stack", "http_url"]
 
 S = TypeVar("S", bound=ServiceSettings)
 # A server bound to every interface is reached on loopback.
 _WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
-
-
-class DevStackError(Exception):
-    """Something `make up` cannot work around; the message says what to do."""
 
 
 def http_url(host: str, port: int) -> str:

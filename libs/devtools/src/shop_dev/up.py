@@ -1,97 +1,266 @@
-"""`shop-dev`: the local stack behind `make up` (provision, migrate, seed, run, stop on Ctrl-C)."""
+"""`make up`: provision, migrate, seed, start the four processes, then stream their logs.
+
+Each step says what it does and what it waits for. After the banner the processes' JSON logs
+(still written to `<run dir>/<process>.log`) are shown as one readable stream until Ctrl-C
+or `make down`, which stop everything. `make up DETACH=1` returns once the stack is ready
+and leaves it running; `make down` stops it by the pids recorded in `<run dir>/stack.json`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shop_common.db.provision import admin_dsn
-from shop_dev.infrastructure import check_reachable, provision_all
-from shop_dev.stack import DevStackError, Stack
+from shop_dev.console import LogFollower, Renderer, colour_wanted, log_files
+from shop_dev.errors import DevStackError
+from shop_dev.infrastructure import (
+    check_reachable,
+    check_service_login,
+    provision_all,
+    without_password,
+)
+from shop_dev.runstate import RecordedProcess, RunState
+from shop_dev.stack import Stack
 from shop_dev.supervisor import Supervisor, console_script
 
-LOG_DIR = Path(".run")
 READY_TIMEOUT_SECONDS = 60.0
+STEPS = 6  # 1 install (the Makefile's), 2 provision, 3 migrate, 4 seed, 5 start, 6 ready
+TAIL_LINES = 15
+
+Say = Callable[[str], None]
 
 
-def main() -> None:
-    try:
-        _up()
-    except DevStackError as exc:
-        print(f"[make up] ERROR: {exc}", file=sys.stderr, flush=True)  # noqa: T201
-        sys.exit(1)
-    except KeyboardInterrupt:  # Ctrl-C before the processes start (during migrations, say)
-        sys.exit(130)
+class _Stopping:
+    """Set by SIGINT (Ctrl-C) or SIGTERM (`make down`); every wait checks it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
 
 
-def _up() -> None:
+def up(run_dir: Path, *, detach: bool, say: Say) -> None:
+    started = time.monotonic()
+    state = RunState.load(run_dir)
+    if state is not None:
+        if alive := state.alive():
+            names = ", ".join(f"{p.name} (pid {p.pid})" for p in alive)
+            raise DevStackError(
+                f"a stack is already running, started {state.started_at}: {names}.\n"
+                "  `make logs` follows it; `make down` stops it."
+            )
+        state.clear()  # left by a stack that is gone (killed, or the machine restarted)
     stack = Stack.from_environment()
     tokens = stack.dev_tokens()  # before anything starts: a token problem is a setup problem
+    _check_ports_free(stack)
+    stopping = _Stopping()
+
     admin = admin_dsn()
+    brokers = ", ".join(without_password(url) for url in stack.amqp_urls())
+    _step(say, 2, "provision", f"PostgreSQL at {without_password(admin)}, RabbitMQ at {brokers}")
+    t = time.monotonic()
     asyncio.run(check_reachable(admin, stack.amqp_urls()))
-    asyncio.run(provision_all(admin, [service.database() for service in stack.services]))
+    databases = [service.database() for service in stack.services]
+    asyncio.run(provision_all(admin, databases))
     for service in stack.services:
-        _run_step(f"{service.name}-migrate")
-    _say("roles, schemas and migrations are in place")
-    _run_step("catalog-seed")
-    _run(stack, tokens)
+        asyncio.run(
+            check_service_login(service.settings.database_url, f"{service.env_prefix}DATABASE_URL")
+        )
+    placed = ", ".join(f"{d.role} -> {d.database}.{d.schema}" for d in databases)
+    say(f"    roles and schemas in place: {placed} ({time.monotonic() - t:.1f}s)")
+
+    _step(say, 3, "migrate", "Alembic, each service as its own role, both at once")
+    t = time.monotonic()
+    _run_steps([f"{s.name}-migrate" for s in stack.services], stopping)
+    say(f"    migrations at head ({time.monotonic() - t:.1f}s)")
+
+    _step(say, 4, "seed", "a small demo catalog, if the catalog is empty")
+    t = time.monotonic()
+    (seeded,) = _run_steps(["catalog-seed"], stopping)
+    if "added 0 " in seeded:
+        seeded = "the catalog has products already: nothing added"
+    say(f"    {seeded.removeprefix('catalog-seed: ') or 'done'} ({time.monotonic() - t:.1f}s)")
+
+    _run(stack, tokens, run_dir, detach=detach, stopping=stopping, say=say, started=started)
 
 
-def _run(stack: Stack, tokens: Mapping[str, str]) -> None:
-    supervisor = Supervisor(LOG_DIR)
-    stopping = False
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+def _run(
+    stack: Stack,
+    tokens: Mapping[str, str],
+    run_dir: Path,
+    *,
+    detach: bool,
+    stopping: _Stopping,
+    say: Say,
+    started: float,
+) -> None:
+    supervisor = Supervisor(run_dir)
+    state = RunState(
+        run_dir=run_dir,
+        supervisor=None if detach else RecordedProcess("make up", os.getpid(), "shop-dev"),
+    )
+    workers, apis = stack.workers(), stack.apis()
+    _step(
+        say,
+        5,
+        "start",
+        f"{' and '.join(p.name for p in workers)} (they declare the RabbitMQ queues), then "
+        f"{' and '.join(p.name for p in apis)}; JSON logs in {run_dir}/<process>.log",
+    )
+    leave_running = streaming = False
+    follower = LogFollower(
+        sys.stdout,
+        Renderer(colour=colour_wanted(sys.stdout)),
+        discover=lambda: {p.name: supervisor.log_path(p) for p in [*workers, *apis]},
+    )
     try:
-        # Workers first: they declare the RabbitMQ topology (queues, bindings) on start-up,
-        # so events written by the APIs are routable from the first request.
-        for group in (stack.workers(), stack.apis()):
+        for number, group in enumerate((workers, apis)):
             for process in group:
-                supervisor.start(process)
-            supervisor.wait_ready(group, timeout=READY_TIMEOUT_SECONDS, stopping=lambda: stopping)
-        if not stopping:
-            _say("ready. Ctrl-C stops everything.")
-            print(banner(stack, tokens, LOG_DIR), flush=True)  # noqa: T201
-        while not stopping:
-            if exited := supervisor.first_exited():
-                process, code = exited
-                _say(f"{process.name} exited ({code}); stopping the rest")
-                break
-            time.sleep(0.5)
+                pid = supervisor.start(process)
+                state.processes.append(RecordedProcess(process.name, pid, process.name))
+            state.save()
+            if number == 0:
+                urls = ", ".join(p.ready_url for p in [*workers, *apis])
+                _step(say, 6, "ready", f"waiting for 200 from {urls}")
+            supervisor.wait_ready(group, timeout=READY_TIMEOUT_SECONDS, stopping=stopping, say=say)
+        if stopping():
+            return
+        tokens_file = run_dir / "tokens.sh"
+        tokens_file.touch(mode=0o600)
+        tokens_file.write_text("".join(f"export {k}={v}\n" for k, v in tokens.items()))
+        took = time.monotonic() - started
+        print(banner(stack, tokens, run_dir, detach=detach), flush=True)  # noqa: T201
+        if detach:
+            say(f"ready in {took:.1f}s; left running: `make logs` follows it, `make down` stops it")
+            supervisor.detach()
+            leave_running = True
+            return
+        say(f"ready in {took:.1f}s. Ctrl-C (or `make down` in another shell) stops everything.")
+        follower.start_at_end()
+        streaming = True
+        _stream(supervisor, follower, stopping, say)
     finally:
-        supervisor.stop_all()
-        _say("stopped all processes")
+        if not leave_running:
+            say("stopping the processes")
+            supervisor.stop_all()
+            if streaming:
+                follower.poll()  # their last words
+            state.clear()
+            say("stopped all processes")
 
 
-def banner(stack: Stack, tokens: Mapping[str, str], log_dir: Path) -> str:
+def _stream(supervisor: Supervisor, follower: LogFollower, stopping: _Stopping, say: Say) -> None:
+    while not stopping():
+        if exited := supervisor.first_exited():
+            follower.poll()
+            process, code = exited
+            say(supervisor.exit_report(process, code, "exited") + "\n  Stopping the rest.")
+            raise SystemExit(1)
+        if not follower.poll():
+            time.sleep(0.2)
+    follower.poll()
+
+
+def logs(run_dir: Path, *, lines: int, follow: bool, say: Say) -> None:
+    """`make logs`: the last `lines` of every process's log, merged, then follow them."""
+    if not log_files(run_dir):
+        raise DevStackError(f"no logs in {run_dir}/ yet: `make up` writes them there")
+    state = RunState.load(run_dir)
+    if state is None or not state.alive():
+        say("no stack is running (`make up` starts one); these are the last lines it logged")
+    stopping = _Stopping()
+    renderer = Renderer(colour=colour_wanted(sys.stdout))
+    follower = LogFollower(sys.stdout, renderer, discover=lambda: log_files(run_dir))
+    follower.backlog(lines)
+    if follow:
+        follower.follow(stopping)
+
+
+def banner(stack: Stack, tokens: Mapping[str, str], log_dir: Path, *, detach: bool = False) -> str:
     catalog, orders = stack.catalog, stack.orders
     exports = "\n".join(f"  export {name}={token}" for name, token in tokens.items())
+    logs = "`make logs` follows them" if detach else "shown below, merged; `make logs` later"
     return f"""
   Catalog API   {catalog.api_url}/v1/products    docs: {catalog.api_url}/docs
   Orders API    {orders.api_url}/v1/orders      docs: {orders.api_url}/docs
   Workers       {catalog.worker_url}/metrics (catalog)
                 {orders.worker_url}/metrics (orders)
-  Logs          {log_dir}/<process>.log
+  Logs          {log_dir}/<process>.log (JSON; {logs})
 
+  Tokens for another shell (or `. {log_dir}/tokens.sh`):
 {exports}
 """
 
 
-def _run_step(script: str) -> None:
-    result = subprocess.run([console_script(script)], check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise DevStackError(f"`{script}` failed with exit code {result.returncode}")
+def _step(say: Say, number: int, name: str, what: str) -> None:
+    say(f"{number}/{STEPS} {name}: {what}")
 
 
-def _say(message: str) -> None:
-    print(f"[make up] {message}", flush=True)  # noqa: T201
+def _run_steps(scripts: list[str], stopping: _Stopping) -> list[str]:
+    """Run one-shot commands side by side; their output, or `DevStackError` with its end."""
+    running = [
+        (
+            script,
+            subprocess.Popen(  # noqa: S603
+                [console_script(script)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ),
+        )
+        for script in scripts
+    ]
+    outputs = []
+    for script, popen in running:
+        output, _ = popen.communicate()
+        text = output.decode(errors="replace").strip()
+        if stopping():
+            raise SystemExit(130)
+        if popen.returncode != 0:
+            tail = "\n".join("    " + line for line in text.splitlines()[-TAIL_LINES:])
+            raise DevStackError(f"`{script}` failed with exit code {popen.returncode}:\n{tail}")
+        outputs.append(text)
+    return outputs
+
+
+def _check_ports_free(stack: Stack) -> None:
+    """A port taken by something else is the most common `make up` failure: say which."""
+    for service in stack.services:
+        settings = service.settings
+        for variable, port in (("PORT", settings.port), ("WORKER_PORT", settings.worker_port)):
+            if port and not _can_bind(settings.host, port):
+                raise DevStackError(
+                    f"port {port} on {settings.host} ({service.env_prefix}{variable}) is in use "
+                    "by another process: a stack started elsewhere (`make down` stops one "
+                    "`make up` recorded), a `make bench` run, or something else.\n"
+                    f"  Stop it, or choose another port: `make up {service.env_prefix}{variable}="
+                    f"{port + 10000}`."
+                )
+
+
+def _can_bind(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise DevStackError(f"cannot listen on {host}:{port}: {exc}") from exc
+    return True

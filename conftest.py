@@ -30,6 +30,13 @@ from tests.support import TEST_JWT_SECRET, ServiceDb
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", DEFAULT_ADMIN_DSN)
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
 
+# APIs keep the connections they open, and the test stacks live for the whole session while
+# every suite shares the server's ~100 slots: a smaller ceiling (in-process apps and the
+# processes the tests start, which inherit the environment).
+for _service in ("CATALOG", "ORDERS"):
+    os.environ.setdefault(f"{_service}_DB_POOL_SIZE", "4")
+    os.environ.setdefault(f"{_service}_DB_MAX_OVERFLOW", "8")
+
 
 def _admin(sql: str, database: str | None = None) -> None:
     dsn = PG_ADMIN_DSN if database is None else f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{database}"

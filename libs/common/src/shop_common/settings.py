@@ -18,6 +18,7 @@ class ServiceSettings(BaseSettings):
     worker_port: int = Field(ge=0, le=65535)
     database_url: str
     db_schema: str
+    # An API holds at most pool + overflow connections and keeps those it opened.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")

@@ -86,7 +86,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
 
 def follower(run_dir: Path) -> tuple[LogFollower, io.StringIO]:
     out = io.StringIO()
-    return LogFollower(out, PLAIN, discover=lambda: log_files(run_dir)), out
+    return LogFollower(out.write, PLAIN, discover=lambda: log_files(run_dir)), out
 
 
 def test_new_lines_of_several_files_come_out_merged_by_time(tmp_path: Path) -> None:

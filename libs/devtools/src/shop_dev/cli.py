@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from shop_dev.console import write_stdout
 from shop_dev.errors import DevStackError
 from shop_dev.runstate import RunState, stop_recorded
 
@@ -28,7 +29,7 @@ def run_dir() -> Path:
 
 
 def say(command: str, message: str) -> None:
-    print(f"[make {command}] {message}", flush=True)  # noqa: T201
+    write_stdout(f"[make {command}] {message}\n")
 
 
 def main(argv: list[str] | None = None) -> None:

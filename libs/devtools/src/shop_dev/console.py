@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,20 @@ _OTHER = ("\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[33m")
 _KNOWN = {"time", "level", "logger", "message", "service", "request_id", "trace_id", "exc_info"}
 _KNOWN |= {"color_message", "taskName"}  # uvicorn's coloured copy of the message; asyncio's task
 _ID_CHARS = 8  # enough to tell requests apart on screen; the JSON logs have the whole id
+
+
+def write_stdout(text: str) -> None:
+    """Print `text`; once the reader is gone (`make up | less`, then q), print nothing more.
+
+    A closed pipe must never stop `make up` halfway through stopping its processes.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # also keeps the interpreter's exit quiet
+        os.close(devnull)
 
 
 def colour_wanted(stream: IO[str]) -> bool:
@@ -129,7 +144,7 @@ class _Tail:
 
 
 class LogFollower:
-    """Follows log files and writes their new lines, rendered, to `out` (one merged stream).
+    """Follows log files and passes their new lines, rendered, to `out` (one merged stream).
 
     A file that shrinks or is replaced (the next `make up` starts fresh files) is read again
     from its beginning; files that appear later are picked up by `discover`.
@@ -137,7 +152,7 @@ class LogFollower:
 
     def __init__(
         self,
-        out: IO[str],
+        out: Callable[[str], None],
         renderer: Renderer,
         discover: Callable[[], Mapping[str, Path]],
     ) -> None:
@@ -184,8 +199,7 @@ class LogFollower:
         rows = sorted(collected, key=lambda row: row[0])  # stable: a file's order is kept
         if not rows:
             return
-        self.out.write("".join(self.renderer.line(name, raw) + "\n" for _, _, name, raw in rows))
-        self.out.flush()
+        self.out("".join(self.renderer.line(name, raw) + "\n" for _, _, name, raw in rows))
 
 
 def _tail_at(path: Path, *, end: bool) -> _Tail:

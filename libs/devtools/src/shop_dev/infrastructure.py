@@ -54,9 +54,9 @@ async def check_postgres(admin_dsn: str) -> None:
         raise DevStackError(
             f"PostgreSQL refused the superuser login {shown}: {exc}.\n"
             f"  make up provisions as a superuser. Either set {ADMIN_DSN_VARIABLE}="
-            "postgresql://postgres:<password>@127.0.0.1:5432/postgres (stock Debian/Ubuntu ask "
-            "for a password on 127.0.0.1), or allow `trust` for 127.0.0.1 in pg_hba.conf; "
-            f"{README}."
+            f"postgresql://postgres:<password>@{_host_port(admin_dsn, 5432)}/postgres (stock "
+            "Debian/Ubuntu ask for a password on 127.0.0.1), or allow `trust` for 127.0.0.1 in "
+            f"pg_hba.conf; {README}."
         ) from exc
     except asyncpg.PostgresError as exc:
         raise DevStackError(f"PostgreSQL refused {shown}: {exc!r}; {README}.") from exc
@@ -135,7 +135,8 @@ async def check_service_login(url: str, variable: str) -> None:
         raise DevStackError(
             f"PostgreSQL refused the service login {shown} ({variable}): {exc}.\n"
             "  The role exists now; this server wants a password for it. Put one in the URL, "
-            f"e.g. {variable}=postgresql+asyncpg://{user}:<password>@127.0.0.1:5432/shop "
+            f"e.g. {variable}=postgresql+asyncpg://{user}:<password>@{_host_port(dsn, 5432)}/"
+            f"{urlsplit(dsn).path.lstrip('/')} "
             "(make up sets it on the role), or allow `trust` for 127.0.0.1 in pg_hba.conf; "
             f"{README}."
         ) from exc

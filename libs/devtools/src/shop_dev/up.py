@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shop_common.db.provision import admin_dsn
-from shop_dev.console import LogFollower, Renderer, colour_wanted, log_files
+from shop_dev.console import LogFollower, Renderer, colour_wanted, log_files, write_stdout
 from shop_dev.errors import DevStackError
 from shop_dev.infrastructure import (
     check_reachable,
@@ -124,7 +124,7 @@ def _run(
     )
     leave_running = streaming = False
     follower = LogFollower(
-        sys.stdout,
+        write_stdout,
         Renderer(colour=colour_wanted(sys.stdout)),
         discover=lambda: {p.name: supervisor.log_path(p) for p in [*workers, *apis]},
     )
@@ -144,7 +144,7 @@ def _run(
         tokens_file.touch(mode=0o600)
         tokens_file.write_text("".join(f"export {k}={v}\n" for k, v in tokens.items()))
         took = time.monotonic() - started
-        print(banner(stack, tokens, run_dir, detach=detach), flush=True)  # noqa: T201
+        write_stdout(banner(stack, tokens, run_dir, detach=detach) + "\n")
         if detach:
             say(f"ready in {took:.1f}s; left running: `make logs` follows it, `make down` stops it")
             supervisor.detach()
@@ -185,7 +185,7 @@ def logs(run_dir: Path, *, lines: int, follow: bool, say: Say) -> None:
         say("no stack is running (`make up` starts one); these are the last lines it logged")
     stopping = _Stopping()
     renderer = Renderer(colour=colour_wanted(sys.stdout))
-    follower = LogFollower(sys.stdout, renderer, discover=lambda: log_files(run_dir))
+    follower = LogFollower(write_stdout, renderer, discover=lambda: log_files(run_dir))
     follower.backlog(lines)
     if follow:
         follower.follow(stopping)

@@ -58,9 +58,9 @@ def create_service_app(
     app.add_middleware(RedMetrics)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health_router())
-    install_docs(app, enabled=settings.docs_enabled)
     for router in routers:
         app.include_router(router)
+    install_docs(app, enabled=settings.docs_enabled)  # after the API's routes: matched last
     return app
 
 

@@ -51,6 +51,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # httpx logs every request it sends at INFO: a JSON line per call to Catalog, on the hot
+    # path of every order. The client's own metrics count them; at DEBUG they stay.
+    logging.getLogger("httpx").setLevel(
+        logging.WARNING if root.getEffectiveLevel() >= logging.INFO else logging.NOTSET
+    )
 
 
 def _valid_request_id(value: str) -> bool:

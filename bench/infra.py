@@ -120,12 +120,7 @@ async def _drop(conn: asyncpg.Connection) -> None:
 
 async def create() -> Infra:
     """Drop whatever a previous run left, then provision and migrate both services afresh."""
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await _drop(conn)
-    finally:
-        await conn.close()
-    await asyncio.to_thread(_rabbitmqctl, "delete_vhost", VHOST, check=False)
+    await destroy()
     await asyncio.to_thread(_rabbitmqctl, "add_vhost", VHOST)
     await asyncio.to_thread(_rabbitmqctl, "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
     urls: dict[str, str] = {}
@@ -143,6 +138,7 @@ async def create() -> Infra:
 
 
 async def destroy() -> None:
+    """Drop the database, its roles and the vhost (what `create` makes)."""
     conn = await asyncpg.connect(ADMIN_DSN)
     try:
         await _drop(conn)

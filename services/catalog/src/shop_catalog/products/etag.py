@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
+from uuid import UUID
 
 from shop_catalog.errors import IfMatchRequired
-from shop_catalog.products.schemas import ProductOut
 
 _STRONG_TAG = re.compile(r'^"(\d{1,18})"$')
 
@@ -26,12 +26,13 @@ def versions_from_if_match(if_match: str | None) -> list[int] | None:
     return [int(m.group(1)) for t in tags if (m := _STRONG_TAG.match(t))]
 
 
-def page_etag(items: Sequence[ProductOut], next_cursor: str | None) -> str:
-    """A weak tag for a page of products: it changes when any item, its version or the
-    page boundary changes (weak: two equal tags mean the same items, not the same bytes)."""
+def page_etag(items: Iterable[tuple[UUID, int]], next_cursor: str | None) -> str:
+    """A weak tag for a page of products, from their (id, version): it changes when any
+    item, its version or the page boundary changes (weak: equal tags mean the same items,
+    not the same bytes)."""
     digest = hashlib.sha256()
-    for item in items:
-        digest.update(f"{item.id}:{item.version};".encode())
+    for product_id, version in items:
+        digest.update(f"{product_id}:{version};".encode())
     digest.update((next_cursor or "").encode())
     return f'W/"{digest.hexdigest()[:20]}"'
 

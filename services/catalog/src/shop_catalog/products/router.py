@@ -80,7 +80,7 @@ async def list_products(
         active=active,
         ids=_parse_ids(ids),
     )
-    tag = page_etag(page.items, page.next_cursor)
+    tag = page_etag(((p.id, p.version) for p in page.items), page.next_cursor)
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
     response.headers["ETag"] = tag

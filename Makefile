@@ -27,7 +27,7 @@ LOCK_INPUTS := uv.lock pyproject.toml libs/common/pyproject.toml libs/devtools/p
 	services/catalog/pyproject.toml services/orders/pyproject.toml
 
 .PHONY: help check-python install install-run up up-d down logs reset test lint fmt typecheck \
-	token clean
+	token clean bench
 
 help:
 	@echo "make up      provision, migrate, seed and run the stack on 127.0.0.1, its logs on the"
@@ -36,6 +36,7 @@ help:
 	@echo "make reset   drop the schemas, roles, queues make up created (asks; YES=1 does not)"
 	@echo "make test    lint, types, import contracts and every test suite"
 	@echo "make token SUB=alice ROLE=customer|admin   print a signed dev token"
+	@echo "make bench   the benchmark beside the bare baseline (about 6 min; BENCH_ARGS=--quick)"
 	@echo "make fmt | make lint | make typecheck | make clean"
 
 # uv may use only a system Python 3.11 (pyproject.toml: python-downloads = "never", the lock
@@ -116,3 +117,10 @@ clean:
 	@echo "make clean: removed .venv, .tools, .run (logs, pids, tokens) and the caches."
 	@echo "  Left in place: what make up created in PostgreSQL (database, schemas, roles) and"
 	@echo "  RabbitMQ (queues, exchanges). make reset drops those; it needs .venv, so run it first."
+
+# Not part of `make test`: starts its own stack and baseline, loads them on loopback, writes
+# docs/performance.md's "Latest run" (see that page). Needs wrk (apt-get install wrk).
+BENCH_ARGS ?=
+bench: install
+	$(UV) sync --locked --inexact --group bench
+	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(UV) run --no-sync python -m bench $(BENCH_ARGS)

@@ -53,6 +53,11 @@ class _Stopping:
     def __call__(self) -> bool:
         return self.requested
 
+    def exit_if_requested(self) -> None:
+        """Between steps: nothing runs yet, so stopping is just leaving."""
+        if self.requested:
+            raise SystemExit(130)
+
 
 def up(run_dir: Path, *, detach: bool, say: Say) -> None:
     started = time.monotonic()
@@ -83,6 +88,7 @@ def up(run_dir: Path, *, detach: bool, say: Say) -> None:
         )
     placed = ", ".join(f"{d.role} -> {d.database}.{d.schema}" for d in databases)
     say(f"    roles and schemas in place: {placed} ({time.monotonic() - t:.1f}s)")
+    stopping.exit_if_requested()
 
     _step(say, 3, "migrate", "Alembic, each service as its own role, both at once")
     t = time.monotonic()
@@ -95,6 +101,7 @@ def up(run_dir: Path, *, detach: bool, say: Say) -> None:
     if "added 0 " in seeded:
         seeded = "the catalog has products already: nothing added"
     say(f"    {seeded.removeprefix('catalog-seed: ') or 'done'} ({time.monotonic() - t:.1f}s)")
+    stopping.exit_if_requested()
 
     _run(stack, tokens, run_dir, detach=detach, stopping=stopping, say=say, started=started)
 
@@ -229,8 +236,7 @@ def _run_steps(scripts: list[str], stopping: _Stopping) -> list[str]:
     for script, popen in running:
         output, _ = popen.communicate()
         text = output.decode(errors="replace").strip()
-        if stopping():
-            raise SystemExit(130)
+        stopping.exit_if_requested()
         if popen.returncode != 0:
             tail = "\n".join("    " + line for line in text.splitlines()[-TAIL_LINES:])
             raise DevStackError(f"`{script}` failed with exit code {popen.returncode}:\n{tail}")

@@ -171,6 +171,8 @@ def test_make_up_streams_the_saga_and_make_down_stops_it(dev_stack: DevStack) ->
         for step in ("1/6 install", "2/6 provision", "3/6 migrate", "4/6 seed", "5/6 start"):
             assert f"[make up] {step}" in output()
         assert "6/6 ready: waiting for 200 from" in output()
+        # The queues exist before the workers start: the seed's events are routed at once.
+        assert "NO_ROUTE" not in (dev_stack.run_dir / "catalog-worker.log").read_text()
 
         order_id = _place_order(dev_stack)
 

@@ -14,10 +14,16 @@ import aio_pika
 import asyncpg
 from aiormq.exceptions import ProbableAuthenticationError
 
+from shop_catalog.events.handlers import HANDLERS as CATALOG_HANDLERS
 from shop_common.db.provision import ADMIN_DSN_VARIABLE, ServiceDatabase, provision
+from shop_common.messaging import ensure_topology
 from shop_dev.errors import DevStackError
+from shop_dev.stack import Stack
+from shop_orders.events.handlers import HANDLERS as ORDERS_HANDLERS
 
 CONNECT_TIMEOUT_SECONDS = 5
+# The event types each service's worker binds its queue to (its handlers).
+ROUTING_KEYS = {"catalog": sorted(CATALOG_HANDLERS), "orders": sorted(ORDERS_HANDLERS)}
 README = "see Requirements and Troubleshooting in README.md"
 
 _START_POSTGRES = (
@@ -111,6 +117,20 @@ def _vhost_problem(url: str, shown: str, setting: str) -> str:
 def _connected_then_closed(exc: BaseException) -> bool:
     """aiormq reports a Connection.Close during the handshake as an (OSError) frame error."""
     return "Connection.Close" in str(exc) or "Connection.OpenOk" in str(exc)
+
+
+async def declare_topologies(stack: Stack) -> None:
+    """Both services' exchanges, queues and bindings, before any worker starts.
+
+    Each worker declares its own on start-up too; doing it here first means the events
+    already waiting in an outbox (the seed's) are routable the moment either relay runs.
+    """
+    for service in stack.services:
+        await ensure_topology(
+            service.settings.amqp_url.get_secret_value(),
+            service.topology(),
+            ROUTING_KEYS[service.name],
+        )
 
 
 async def provision_all(admin_dsn: str, databases: Iterable[ServiceDatabase]) -> None:

@@ -20,7 +20,7 @@ from shop_common.db.provision import ServiceDatabase
 from shop_common.messaging import ConsumerTopology
 from shop_dev.errors import DevStackError
 from shop_dev.infrastructure import check_postgres, check_rabbitmq, without_password
-from shop_dev.stack import Service, Stack
+from shop_dev.stack import Stack
 
 _NEVER_DROPPED = {"postgres", "template0", "template1"}
 _LOCK_TIMEOUT = "5s"  # a session we do not know about holds a lock: fail, do not hang
@@ -163,13 +163,8 @@ async def plan_reset(stack: Stack, admin_dsn: str) -> ResetPlan:
     for url, variables in stack.amqp_urls().items():
         await check_rabbitmq(url, variables)
         services = [s for s in stack.services if s.settings.amqp_url.get_secret_value() == url]
-        plan.brokers.append(await _inspect_broker(url, [_topology(s) for s in services]))
+        plan.brokers.append(await _inspect_broker(url, [s.topology() for s in services]))
     return plan
-
-
-def _topology(service: Service) -> ConsumerTopology:
-    """The names its worker declares (shop_common.worker uses the same defaults)."""
-    return ConsumerTopology(service=service.name, exchange=service.settings.exchange)
 
 
 def _queue_names(topology: ConsumerTopology) -> list[str]:

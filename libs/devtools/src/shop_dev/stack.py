@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from shop_catalog.settings import CatalogSettings
 from shop_common.auth import issue_dev_token
 from shop_common.db.provision import ServiceDatabase
+from shop_common.messaging import ConsumerTopology
 from shop_common.settings import ServiceSettings
 from shop_dev.errors import DevStackError
 from shop_orders.settings import OrdersSettings
@@ -56,6 +57,10 @@ class Service:
     @property
     def worker_url(self) -> str:
         return http_url(self.settings.host, self.settings.worker_port)
+
+    def topology(self) -> ConsumerTopology:
+        """Its queues and exchanges, named as its worker names them (shop_common.worker)."""
+        return ConsumerTopology(service=self.name, exchange=self.settings.exchange)
 
     def database(self) -> ServiceDatabase:
         """The database, role and schema to provision, as the service's own URL names them."""

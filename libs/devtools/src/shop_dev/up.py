@@ -25,6 +25,7 @@ from shop_dev.errors import DevStackError
 from shop_dev.infrastructure import (
     check_reachable,
     check_service_login,
+    declare_topologies,
     provision_all,
     without_password,
 )
@@ -86,8 +87,9 @@ def up(run_dir: Path, *, detach: bool, say: Say) -> None:
         asyncio.run(
             check_service_login(service.settings.database_url, f"{service.env_prefix}DATABASE_URL")
         )
+    asyncio.run(declare_topologies(stack))
     placed = ", ".join(f"{d.role} -> {d.database}.{d.schema}" for d in databases)
-    say(f"    roles and schemas in place: {placed} ({time.monotonic() - t:.1f}s)")
+    say(f"    in place: {placed}, and both services' queues ({time.monotonic() - t:.1f}s)")
     stopping.exit_if_requested()
 
     _step(say, 3, "migrate", "Alembic, each service as its own role, both at once")
@@ -126,7 +128,7 @@ def _run(
         say,
         5,
         "start",
-        f"{' and '.join(p.name for p in workers)} (they declare the RabbitMQ queues), then "
+        f"{' and '.join(p.name for p in workers)}, then "
         f"{' and '.join(p.name for p in apis)}; JSON logs in {run_dir}/<process>.log",
     )
     leave_running = streaming = False

@@ -131,12 +131,12 @@ class OutboxRelay:
                 if confirmed and self.on_confirmed is not None:
                     await self.on_confirmed(confirmed)
                 await self._record(conn, rows, outcomes)
+        published = outcomes.count(None)
+        metrics.OUTBOX_PUBLISHED.labels(self.name).inc(published)
         # On a timer, not every pass: counting the backlog is O(backlog) (every pass made a
         # drain quadratic), and under a steady stream it was one more query per event.
         if time.monotonic() >= self._gauges_due:
             await self._refresh_gauges()
-        published = outcomes.count(None)
-        metrics.OUTBOX_PUBLISHED.labels(self.name).inc(published)
         broken = [f for f in outcomes if f is not None and f.reason == "broker_error"]
         if broken:
             raise BrokerUnavailableError(broken[0].error)

@@ -14,6 +14,7 @@ from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
 from shop_common.db import autocommit, create_engine, create_sessionmaker, ping
 from shop_common.observability import RequestIdMiddleware, configure_logging
+from shop_common.runtime import freeze_startup_objects
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.body_limit import BodySizeLimit
@@ -97,6 +98,7 @@ async def api_resources(
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     """Run `app` on uvicorn with JSON logs; SIGINT/SIGTERM stop it gracefully."""
     configure_logging(service, settings.log_level)
+    freeze_startup_objects()
     uvicorn.run(
         app,
         host=settings.host,

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import uvloop
 
+from shop_common.runtime import freeze_startup_objects
+
 log = logging.getLogger(__name__)
 
 
@@ -67,5 +69,6 @@ def run_process(main: Coroutine[Any, Any, None]) -> None:
     """Run a worker process's main coroutine to its end on uvloop (the APIs get uvloop from
     uvicorn): on asyncio's own loop, socket writes and the selector were about a third of
     the workers' CPU."""
+    freeze_startup_objects()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main)

@@ -8,9 +8,9 @@ from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from shop_common.web.health import READINESS_CHECKS, ReadinessCheck, health_router
+from shop_common.web.metrics import metrics_endpoint
 
 
 class _QuietServer(uvicorn.Server):
@@ -28,7 +28,7 @@ class WorkerHttp:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         READINESS_CHECKS.set(app, checks)
         app.include_router(health_router())
-        app.mount("/metrics", make_asgi_app())
+        app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self._server = _QuietServer(config)
 

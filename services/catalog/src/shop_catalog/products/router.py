@@ -52,9 +52,9 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _with_etag(response: Response, product: Product | ProductOut) -> ProductOut:
+def _with_etag(response: Response, product: Product) -> ProductOut:
     response.headers["ETag"] = etag(product.version)
-    return product if isinstance(product, ProductOut) else ProductOut.model_validate(product)
+    return ProductOut.model_validate(product)
 
 
 def _not_modified(tag: str) -> Response:
@@ -95,7 +95,8 @@ async def get_product(
     tag = etag(product.version)
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
-    return _with_etag(response, product)
+    response.headers["ETag"] = tag
+    return product
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

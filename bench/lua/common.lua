@@ -78,4 +78,16 @@ function M.done(summary, latency)
     p(50), p(90), p(99), p(99.9), latency.max / 1000, latency.mean / 1000))
 end
 
+-- The wrk hooks both scripts share: setup/done, the pacer when a rate is set, and an init
+-- that seeds the random ids; `on_init(ids)` gets the seeded product ids.
+function M.install(on_init)
+  setup = M.setup
+  done = M.done
+  if M.rate > 0 then delay = M.delay end
+  init = function(_)
+    M.seed_random()
+    on_init(M.read_lines(os.getenv("BENCH_IDS_FILE")))
+  end
+end
+
 return M

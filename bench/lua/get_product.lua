@@ -3,14 +3,7 @@ local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 local ids
 
-setup = common.setup
-done = common.done
-if common.rate > 0 then delay = common.delay end
-
-function init(_)
-  common.seed_random()
-  ids = common.read_lines(os.getenv("BENCH_IDS_FILE"))
-end
+common.install(function(seeded) ids = seeded end)
 
 function request()
   return wrk.format("GET", "/v1/products/" .. ids[math.random(#ids)])

@@ -5,16 +5,11 @@ local common = dofile(here .. "common.lua")
 local ids, prefix, auth
 local sent = 0
 
-setup = common.setup
-done = common.done
-if common.rate > 0 then delay = common.delay end
-
-function init(_)
-  common.seed_random()
-  ids = common.read_lines(os.getenv("BENCH_IDS_FILE"))
+common.install(function(seeded)
+  ids = seeded
   prefix = os.getenv("BENCH_KEY_PREFIX") .. "-" .. thread_id .. "-"
   auth = "Bearer " .. os.getenv("BENCH_TOKEN")
-end
+end)
 
 function request()
   sent = sent + 1

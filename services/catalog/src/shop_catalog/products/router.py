@@ -19,7 +19,7 @@ from shop_catalog.products.schemas import (
 from shop_common.auth import AdminDep
 from shop_common.db import Page, decode_cursor
 from shop_common.errors import Unprocessable
-from shop_common.web import CursorQuery, LimitQuery, ReadsDep, SessionDep
+from shop_common.web import CursorQuery, LimitQuery, ReadsDep, SessionDep, location
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 MAX_IDS = 100
@@ -104,7 +104,7 @@ async def create_product(
     body: ProductCreate, session: SessionDep, request: Request, response: Response, _: AdminDep
 ) -> ProductOut:
     product = await service.create_product(session, body)
-    response.headers["Location"] = str(request.url_for("get_product", product_id=product.id))
+    response.headers["Location"] = location(request, "get_product", product_id=product.id)
     return _with_etag(response, product)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from shop_common.auth import PrincipalDep
 from shop_common.db import Page, decode_cursor
-from shop_common.web import SETTINGS, CursorQuery, LimitQuery, SessionDep
+from shop_common.web import SETTINGS, CursorQuery, LimitQuery, SessionDep, location
 from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.idempotency.service import validated_key
 from shop_orders.orders import service
@@ -71,7 +71,7 @@ async def place_order(
     )
     order = OrderOut.model_validate(placed.body)
     response.status_code = placed.status
-    response.headers["Location"] = str(request.url_for("get_order", order_id=str(order.id)))
+    response.headers["Location"] = location(request, "get_order", order_id=order.id)
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return order

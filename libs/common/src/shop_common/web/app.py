@@ -82,10 +82,12 @@ def create_service_app(
         max_in_flight=settings.max_in_flight,
         retry_after_seconds=settings.shed_retry_after_seconds,
     )
-    app.include_router(health_router())
+    # Routes are matched in order: the API's first (every request tries them), then the
+    # probes (every few seconds), then the docs.
     for router in routers:
         app.include_router(router)
-    install_docs(app, enabled=settings.docs_enabled)  # after the API's routes: matched last
+    app.include_router(health_router())
+    install_docs(app, enabled=settings.docs_enabled)
     return app
 
 

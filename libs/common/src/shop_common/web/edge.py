@@ -20,7 +20,6 @@ One middleware instead of four: each ASGI layer is a coroutine, a closure and a 
 from __future__ import annotations
 
 import logging
-import uuid
 from time import perf_counter
 from typing import Any
 
@@ -30,7 +29,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop_common.auth.dependencies import current_principal
-from shop_common.observability import new_traceparent, request_id_var, valid_request_id
+from shop_common.observability import (
+    new_request_id,
+    new_traceparent,
+    request_id_var,
+    valid_request_id,
+)
 from shop_common.tracing import trace_context, valid_traceparent
 from shop_common.web.metrics import DURATION, IN_FLIGHT, REQUESTS, SHED, UNMATCHED
 from shop_common.web.problems import problem_response
@@ -185,7 +189,7 @@ def _request_id(incoming: bytes | None) -> str:
         value = incoming.decode("latin-1")
         if valid_request_id(value):
             return value
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _traceparent(incoming: bytes | None) -> str:

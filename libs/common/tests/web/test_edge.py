@@ -18,12 +18,14 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from shop_common.auth import PrincipalDep, issue_dev_token
 from shop_common.observability import request_id_var
 from shop_common.settings import ServiceSettings
 from shop_common.tracing import current_traceparent
 from shop_common.web import create_service_app, location
+from shop_common.web.metrics import metrics_app
 
 SECRET = "edge-test-secret-" + "0" * 32
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -109,7 +111,7 @@ def make_app(gate: Gate | None = None, **overrides: Any) -> FastAPI:
 
 
 @asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client_of(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as client:
         yield client
@@ -403,3 +405,14 @@ def test_settings_read_cors_origins_from_the_environment(
         jwt_secret=SecretStr(SECRET),
     )
     assert settings.cors_allow_origins == ("https://a.example", "https://b.example")
+
+
+async def test_the_metrics_port_serves_metrics_and_nothing_else() -> None:
+    async with client_of(metrics_app()) as client:
+        scrape = await client.get("/metrics")
+        other = await client.get("/v1/products")
+
+    assert scrape.status_code == 200
+    assert scrape.headers["content-type"].startswith("text/plain")
+    assert "http_requests_shed_total" in scrape.text
+    assert other.status_code == 404

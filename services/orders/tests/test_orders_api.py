@@ -361,3 +361,18 @@ async def test_orders_stuck_in_pending_are_cancelled_with_an_event(
         "SELECT type FROM orders.outbox WHERE subject = $1 ORDER BY seq", stuck["id"]
     )
     assert [t["type"] for t in types] == ["orders.order.placed.v1", "orders.order.cancelled.v1"]
+
+
+async def test_location_is_relative_whatever_the_host_header(
+    client: httpx.AsyncClient, customer: dict[str, str], new_product: Any
+) -> None:
+    product = await new_product()
+    response = await client.post(
+        "/v1/orders",
+        json=order_body((product["id"], 1)),
+        headers={**customer, **key_header(), "Host": "attacker.example"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/v1/orders/{response.json()['id']}"
+    # An authenticated response is nobody's to store.
+    assert response.headers["cache-control"] == "private, no-store"

@@ -6,7 +6,9 @@ placed orders stay PENDING with their placement event in the outbox). Orders tak
 many clients (its capacity), then offers twice that rate as an open loop of `POST /v1/orders`
 for `OVERLOAD_SECONDS` (every request a new Idempotency-Key), and shows:
 
-- the requests beyond the bound are answered 503 problem+json with Retry-After, quickly;
+- the requests beyond the bound are answered 503 problem+json with Retry-After, quickly
+  (p99 within half the client's deadline, the median a third of the accepted median or
+  less: on a busy 2-core machine the event loop's own lag is what a shed answer waits for);
 - the accepted ones keep p99 within the client's deadline, `CLIENT_DEADLINE_S`;
 - every 201 is an order in the database with its placement event, nothing else was written,
   and a shed request's key is unused (retrying it places the order);
@@ -47,8 +49,9 @@ CLIENT_DEADLINE_S = 2.0
 CALIBRATION_SECONDS = 3.0
 OVERLOAD_SECONDS = 5.0
 MAX_REQUESTS = 4000  # bounds the overload phase whatever the calibration measured
-# A shed answer waits for no queue, only for the event loop to get to it.
-SHED_P99_S = 0.5
+# A shed answer waits for no queue, only for the event loop to get to it: the client hears
+# "retry later" in well under its deadline, and far sooner than an accepted request.
+SHED_P99_S = CLIENT_DEADLINE_S / 2
 
 
 @dataclass

@@ -58,7 +58,7 @@ class ServiceSettings(BaseSettings):
     # Load shedding: requests one API process works on at once. Beyond it a request is
     # answered 503 with Retry-After before any work (probes are never shed). By Little's law
     # the queueing delay it allows is about max_in_flight / throughput.
-    max_in_flight: int = Field(default=32, ge=1, le=10_000)
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)
     shed_retry_after_seconds: int = Field(default=1, ge=1, le=300)
     # Where clients reach this API from outside (e.g. https://shop.example.com): `Location`
     # headers are built from it. Unset: they are relative (`/v1/orders/...`), never taken

@@ -4,7 +4,7 @@ PostgreSQL allows (docs/adr/0013-http-edge.md, "Connection budget").
 Each service Deployment counts its autoscaler's maximum (HPA `maxReplicas` or KEDA
 `maxReplicaCount`) plus the pods a rolling update adds on top (`maxSurge`, rounded up as
 Kubernetes does). Each pod counts what its processes' settings allow them to open
-(`ServiceSettings.db_connection_ceiling`): an API's pool + overflow + read pool, a worker's
+(`ServiceSettings.db_connection_ceiling`): an API's pool + overflow + driver pool, a worker's
 pool + overflow (the relay's LISTEN and publishing connections come out of it), and one
 connection each for readiness probes. The sum must stay under `max_connections` minus
 `RESERVE`.

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.deploy
 POOL_SETTINGS = (
     "DB_POOL_SIZE",
     "DB_MAX_OVERFLOW",
-    "DB_READ_POOL_SIZE",
+    "DB_DRIVER_POOL_SIZE",
     "WORKER_PREFETCH",
     "WORKER_DB_POOL_SIZE",
     "WORKER_DB_MAX_OVERFLOW",
@@ -74,10 +74,10 @@ BREAKAGES: dict[str, tuple[str, str, Callable[[Manifest], None]]] = {
         "orders-worker",
         lambda o: o["spec"].update(maxReplicaCount=30),
     ),
-    "a bigger read pool": (
+    "a bigger driver pool": (
         "ConfigMap",
         "catalog-config",
-        lambda o: o["data"].update(CATALOG_DB_READ_POOL_SIZE="10"),
+        lambda o: o["data"].update(CATALOG_DB_DRIVER_POOL_SIZE="10"),
     ),
     "a bigger worker pool": (
         "ConfigMap",

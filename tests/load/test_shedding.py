@@ -44,7 +44,7 @@ MAX_IN_FLIGHT = 8
 # Orders' own pool (3 + 1) is smaller than the bound, as in production: admitted requests
 # may wait briefly for a connection, never for long.
 POOL, OVERFLOW = 3, 1
-CONNECTION_CEILING = POOL + OVERFLOW + 1  # + the readiness probe's own; no read pool
+CONNECTION_CEILING = POOL + OVERFLOW + 1  # + the readiness probe's own; no driver pool
 CLIENT_DEADLINE_S = 2.0
 CALIBRATION_SECONDS = 3.0
 OVERLOAD_SECONDS = 5.0
@@ -132,7 +132,7 @@ def stack(pg_admin_url: str, make_token: object) -> Iterator[Stack]:
                 "ORDERS_SHED_RETRY_AFTER_SECONDS": "1",
                 "ORDERS_DB_POOL_SIZE": str(POOL),
                 "ORDERS_DB_MAX_OVERFLOW": str(OVERFLOW),
-                "ORDERS_DB_READ_POOL_SIZE": "0",
+                "ORDERS_DB_DRIVER_POOL_SIZE": "0",
             },
             f"{orders_url}/readyz",
         )

@@ -27,7 +27,7 @@ def test_the_ceiling_counts_every_pool_and_the_probe() -> None:
     found = settings(
         db_pool_size=3,
         db_max_overflow=2,
-        db_read_pool_size=5,
+        db_driver_pool_size=5,
         worker_prefetch=4,
         worker_db_pool_size=6,
         worker_db_max_overflow=1,

@@ -30,13 +30,13 @@ class ServiceSettings(BaseSettings):
     database_url: str
     db_schema: str
     # Database connections (docs/adr/0013-http-edge.md, "Connection budget"): an API holds at
-    # most pool + overflow + read pool, and keeps those it opened; a worker at most its own
+    # most pool + overflow + driver pool, and keeps those it opened; a worker at most its own
     # pool + overflow (consumer deliveries, the relay's LISTEN and publishing connections,
     # housekeeping). Each process adds one connection of its own for readiness probes.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
-    # Plain asyncpg pool for the hot single-row reads (0: none, reads use the pool above).
-    db_read_pool_size: int = Field(default=10, ge=0, le=200)
+    # Plain asyncpg pool for the hot statements (Catalog's reads, Orders' placement; 0: none).
+    db_driver_pool_size: int = Field(default=10, ge=0, le=200)
     worker_db_pool_size: int = Field(default=13, ge=1, le=200)
     worker_db_max_overflow: int = Field(default=5, ge=0, le=200)
     # Deliveries a worker's consumer holds at once; each one needs a pooled connection.
@@ -108,7 +108,7 @@ class ServiceSettings(BaseSettings):
     def db_connection_ceiling(self, process: Process) -> int:
         """The most database connections one `process` of this service opens (the budget)."""
         if process == "api":
-            pooled = self.db_pool_size + self.db_max_overflow + self.db_read_pool_size
+            pooled = self.db_pool_size + self.db_max_overflow + self.db_driver_pool_size
         else:
             pooled = self.worker_db_pool_size + self.worker_db_max_overflow
         return pooled + PROBE_CONNECTIONS

@@ -66,14 +66,23 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
         port=settings.metrics_port,
         access_log=settings.access_log,
     )
-    # Bound before anything starts: a taken metrics port stops the process at once (exit 1,
-    # the error logged), as a taken API port does.
-    metrics_socket = metrics.config.bind_socket()
+    metrics_socket = _listen(settings.host, settings.metrics_port)
     host, port = metrics_socket.getsockname()[:2]
     log.info("metrics on http://%s:%d/metrics", host, port)
     freeze_startup_objects()
     with asyncio.Runner(loop_factory=api.config.get_loop_factory()) as runner:
         runner.run(_serve_both(api, metrics, metrics_socket))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The metrics port, bound before anything starts: a taken port stops the process at
+    once, with the error logged, as a taken API port does (uvicorn's exit status 3)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        log.error("cannot listen for metrics on %s:%d: %s", host, port, exc)
+        raise SystemExit(3) from exc
 
 
 async def _serve_both(api: uvicorn.Server, metrics: SideServer, sock: socket.socket) -> None:

@@ -7,16 +7,19 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shop_common.db.errors import sqlstate
+from shop_common.db.errors import DatabaseUnavailable, is_connection_error, sqlstate
 from shop_common.errors import ProblemError
 
 PROBLEM_JSON = "application/problem+json"
+_DATABASE_AWAY = "The database is not reachable right now; try again shortly."
 log = logging.getLogger(__name__)
 
 
@@ -91,11 +94,16 @@ async def _on_http(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Class 22 (data exception: a NUL in text, a value out of range) is the client's input;
-    anything else is ours and stays a 500. Either way the transaction was rolled back."""
-    assert isinstance(exc, DBAPIError)
+    a lost or refused connection is an outage the client may retry (503); anything else is
+    ours and stays a 500. Either way the transaction was rolled back."""
     if (sqlstate(exc) or "").startswith("22"):
         return problem_response(
             400, slug="unstorable-value", detail="A value in the request cannot be stored."
+        )
+    if is_connection_error(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return await _on_problem(
+            request, DatabaseUnavailable(_DATABASE_AWAY, retry_after_seconds=1)
         )
     return await _on_unexpected(request, exc)
 
@@ -110,4 +118,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PostgresError, _on_database_error)  # the read pool's driver
+    app.add_exception_handler(PoolTimeout, _on_database_error)  # no connection free in time
     app.add_exception_handler(Exception, _on_unexpected)

@@ -19,7 +19,7 @@ from shop_catalog.products.schemas import (
 from shop_common.auth import AdminDep
 from shop_common.db import Page, decode_cursor
 from shop_common.errors import Unprocessable
-from shop_common.web import CursorQuery, LimitQuery, ReadsDep, SessionDep
+from shop_common.web import CursorQuery, DriverPoolDep, LimitQuery, SessionDep, json_response
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 MAX_IDS = 100
@@ -63,15 +63,14 @@ def _not_modified(tag: str) -> Response:
 
 @router.get("", response_model=Page[ProductOut], responses=NOT_MODIFIED)
 async def list_products(
-    reads: ReadsDep,
-    response: Response,
+    reads: DriverPoolDep,
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     active: bool | None = None,
     ids: Annotated[str | None, Query(max_length=100 * 37, description="Comma-separated")] = None,
     if_none_match: IfNoneMatch = None,
-) -> Page[ProductOut] | Response:
+) -> Response:
     page = await service.list_products(
         reads,
         limit=limit,
@@ -80,23 +79,21 @@ async def list_products(
         active=active,
         ids=_parse_ids(ids),
     )
-    tag = page_etag(((p.id, p.version) for p in page.items), page.next_cursor)
+    tag = page_etag(((p["id"], p["version"]) for p in page["items"]), page["next_cursor"])
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
-    response.headers["ETag"] = tag
-    return page
+    return json_response(page, headers={"ETag": tag})
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=NOT_MODIFIED)
 async def get_product(
-    product_id: UUID, reads: ReadsDep, response: Response, if_none_match: IfNoneMatch = None
-) -> ProductOut | Response:
+    product_id: UUID, reads: DriverPoolDep, if_none_match: IfNoneMatch = None
+) -> Response:
     product = await service.get_product(reads, product_id)
-    tag = etag(product.version)
+    tag = etag(product["version"])
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
-    response.headers["ETag"] = tag
-    return product
+    return json_response(dict(product), headers={"ETag": tag})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from shop_common.auth import PrincipalDep
 from shop_common.db import Page, decode_cursor
-from shop_common.web import SETTINGS, CursorQuery, LimitQuery, SessionDep
+from shop_common.web import SETTINGS, CursorQuery, DriverPoolDep, LimitQuery, SessionDep
 from shop_orders.catalog_client.client import CATALOG, CatalogClient
 from shop_orders.idempotency.service import validated_key
 from shop_orders.orders import service
@@ -40,6 +40,7 @@ CatalogDep = Annotated[CatalogClient, Depends(CATALOG.dependency)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
     responses={
         201: {
             "headers": {
@@ -60,21 +61,22 @@ async def place_order(
     principal: PrincipalDep,
     key: IdempotencyKeyDep,
     body: OrderCreate,
+    driver: DriverPoolDep,
     session: SessionDep,
     catalog: CatalogDep,
     settings: SettingsDep,
     request: Request,
-    response: Response,
-) -> OrderOut:
+) -> Response:
     placed = await service.place_order(
-        session, catalog, settings, principal=principal, key=key, body=body
+        driver, session, catalog, settings, principal=principal, key=key, body=body
     )
-    order = OrderOut.model_validate(placed.body)
-    response.status_code = placed.status
-    response.headers["Location"] = str(request.url_for("get_order", order_id=str(order.id)))
+    headers = {"Location": str(request.url_for("get_order", order_id=str(placed.order_id)))}
     if placed.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return order
+        headers["Idempotent-Replayed"] = "true"
+    # The stored JSON as it is: the first answer and every replay are the same bytes.
+    return Response(
+        placed.body, status_code=placed.status, headers=headers, media_type="application/json"
+    )
 
 
 @router.get("/{order_id}")

@@ -49,7 +49,10 @@ class LineOut(BaseModel):
     quantity: int
 
 
-class OrderOut(BaseModel):
+class PlacedOrderBody(BaseModel):
+    """`OrderOut` but for its timestamps: what placement knows before the database stamps
+    the order (the statement that writes it adds them to the stored response)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
@@ -62,5 +65,8 @@ class OrderOut(BaseModel):
     pricing_source: PricingSource = Field(
         description="`replica` when Catalog was unreachable and the local copy priced it"
     )
+
+
+class OrderOut(PlacedOrderBody):
     created_at: datetime
     updated_at: datetime

@@ -9,23 +9,41 @@ and the settings from `SETTINGS`. Worker processes reuse the health endpoints.
 
 from shop_common.web.app import SETTINGS, Lifespan, api_resources, create_service_app, serve
 from shop_common.web.health import READINESS_CHECKS, ReadinessCheck, health_router
+from shop_common.web.numbers import WholeNumber
 from shop_common.web.pagination import CursorQuery, LimitQuery
+from shop_common.web.problems import (
+    FORBIDDEN,
+    PAYLOAD_TOO_LARGE,
+    UNAUTHORIZED,
+    FieldError,
+    Problem,
+    problem,
+    response_headers,
+)
 from shop_common.web.sessions import READS, SESSIONMAKER, ReadsDep, SessionDep, get_session
 
 __all__ = [
+    "FORBIDDEN",
+    "PAYLOAD_TOO_LARGE",
     "READINESS_CHECKS",
     "READS",
     "SESSIONMAKER",
     "SETTINGS",
+    "UNAUTHORIZED",
     "CursorQuery",
+    "FieldError",
     "Lifespan",
     "LimitQuery",
+    "Problem",
     "ReadinessCheck",
     "ReadsDep",
     "SessionDep",
+    "WholeNumber",
     "api_resources",
     "create_service_app",
     "get_session",
     "health_router",
+    "problem",
+    "response_headers",
     "serve",
 ]

@@ -1,23 +1,91 @@
-"""RFC 9457 problem details: `shop_common.errors` mapped to responses, in one place."""
+"""RFC 9457 problem details: `shop_common.errors` mapped to responses, in one place.
+
+The same module says so in the OpenAPI document: `Problem` is the schema of every error
+response, `problem(...)` declares one on a route (and `response_headers(...)` the headers
+an answer always carries).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shop_common.db.errors import sqlstate
 from shop_common.errors import ProblemError
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    """One invalid input: where it is (`["body", "lines", 0, "quantity"]`), what is wrong."""
+
+    model_config = ConfigDict(title="FieldError")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response (`application/problem+json`).
+
+    Members beyond these are extensions (RFC 9457 section 3.2) and may be added.
+    """
+
+    model_config = ConfigDict(title="Problem", extra="allow")
+
+    type: str = Field(
+        description="URI reference naming the problem type: `/problems/<slug>` or `about:blank`",
+        json_schema_extra={"format": "uri-reference"},
+    )
+    title: str = Field(description="Short summary of the problem type")
+    status: int = Field(ge=400, le=599, description="The HTTP status code of this response")
+    detail: str = Field(description="What went wrong with this request, for a person")
+    errors: list[FieldError] | SkipJsonSchema[None] = Field(
+        default=None, description="The invalid inputs, on validation problems"
+    )
+
+
+def response_headers(described: Mapping[str, str]) -> dict[str, Any]:
+    """OpenAPI response headers (name -> description) that an answer always carries."""
+    return {
+        name: {"description": text, "required": True, "schema": {"type": "string"}}
+        for name, text in described.items()
+    }
+
+
+def problem(description: str, *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An OpenAPI response answering `application/problem+json` (`Problem`), for `responses=`;
+    `headers`: name -> description of the headers it always carries."""
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+    if headers:
+        response["headers"] = response_headers(headers)
+    return response
+
+
+# The answers that shop_common itself gives on any route that asks for them.
+UNAUTHORIZED = problem(
+    "No bearer token, or one that is invalid or expired",
+    headers={"WWW-Authenticate": "`Bearer`, with `error` when a token was sent"},
+)
+FORBIDDEN = problem("The token's roles do not allow this operation")
+PAYLOAD_TOO_LARGE = problem("The request body is over the service's size limit")
 
 
 def problem_response(
@@ -80,13 +148,28 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
         exc.status_code
     )
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(exc.status_code, slug=slug, detail=detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(exc.status_code, slug=slug, detail=detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110 15.5.6); Starlette's own 405
+    names only the methods of the first route that matched the path, and one path often has
+    two routes (`GET` and `POST /v1/products`)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -106,8 +189,35 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error as a problem, and say so in the app's OpenAPI document."""
+    app.openapi = _with_problem_schema(app, app.openapi)  # type: ignore[method-assign]
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+def _with_problem_schema(
+    app: FastAPI, generate: Callable[[], dict[str, Any]]
+) -> Callable[[], dict[str, Any]]:
+    """`app.openapi` plus the `Problem` component; a problem+json response declared without
+    a schema (the app-wide 400 and 422) gets `Problem`."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        definitions = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(definitions.pop("$defs", {}))
+        schemas["Problem"] = definitions
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {}).get(PROBLEM_JSON)
+                    if content is not None and "schema" not in content:
+                        content["schema"] = {"$ref": PROBLEM_SCHEMA_REF}
+        return document
+
+    return openapi

@@ -23,6 +23,7 @@ from starlette.routing import Match
 
 from shop_common.db.errors import sqlstate
 from shop_common.errors import ProblemError
+from shop_common.observability import REQUEST_ID_HEADER
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
@@ -161,15 +162,20 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (RFC 9110 15.5.6); Starlette's own 405
+    """Every method some route serves at this path (RFC 9110 15.5.6). Starlette's own 405
     names only the methods of the first route that matched the path, and one path often has
     two routes (`GET` and `POST /v1/products`)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -201,8 +207,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 def _with_problem_schema(
     app: FastAPI, generate: Callable[[], dict[str, Any]]
 ) -> Callable[[], dict[str, Any]]:
-    """`app.openapi` plus the `Problem` component; a problem+json response declared without
-    a schema (the app-wide 400 and 422) gets `Problem`."""
+    """`app.openapi` plus the `Problem` component (a problem+json response declared without
+    a schema, like the app-wide 400 and 422, gets it) and the `X-Request-ID` header that
+    every response carries (`RequestIdMiddleware`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -218,6 +225,12 @@ def _with_problem_schema(
                     content = response.get("content", {}).get(PROBLEM_JSON)
                     if content is not None and "schema" not in content:
                         content["schema"] = {"$ref": PROBLEM_SCHEMA_REF}
+                    response.setdefault("headers", {}).update(_REQUEST_ID)
         return document
 
     return openapi
+
+
+_REQUEST_ID = response_headers(
+    {REQUEST_ID_HEADER: "The request's id (the caller's, if sane, or a new one), as logged"}
+)

@@ -80,6 +80,18 @@ def test_protected_operations_declare_401_and_403(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", APPS)
+def test_every_operation_may_answer_503_with_retry_after(api: str) -> None:
+    """A database outage is a 503 on any operation (`shop_common.web.problems`)."""
+    document = APPS[api].openapi()
+    missing = [
+        label
+        for label, operation in _operations(document)
+        if "Retry-After" not in operation["responses"].get("503", {}).get("headers", {})
+    ]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("api", APPS)
 def test_every_response_declares_the_request_id(api: str) -> None:
     document = APPS[api].openapi()
     missing = [

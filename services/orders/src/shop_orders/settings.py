@@ -18,6 +18,8 @@ class OrdersSettings(ServiceSettings):
     worker_port: int = 9102
     database_url: str = "postgresql+asyncpg://orders_svc@127.0.0.1:5432/shop"
     db_schema: str = SCHEMA
+    # Orders' reads go through its sessions; it keeps no plain read pool.
+    db_driver_pool_size: int = Field(default=0, ge=0, le=200)
 
     catalog_url: str = "http://127.0.0.1:8001"
     catalog_connect_timeout: float = Field(default=0.5, gt=0)

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from copy import deepcopy
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shop_common.db.errors import sqlstate
+from shop_common.db.errors import DatabaseUnavailable, is_connection_error, sqlstate
 from shop_common.errors import ProblemError
 from shop_common.observability import REQUEST_ID_HEADER
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+_DATABASE_AWAY = "The database is not reachable right now; try again shortly."
 log = logging.getLogger(__name__)
 
 
@@ -87,6 +91,10 @@ UNAUTHORIZED = problem(
 )
 FORBIDDEN = problem("The token's roles do not allow this operation")
 PAYLOAD_TOO_LARGE = problem("The request body is over the service's size limit")
+SERVICE_UNAVAILABLE = problem(
+    "The service cannot answer right now (its database is away); retry later",
+    headers={"Retry-After": "Seconds to wait before retrying"},
+)
 
 
 def problem_response(
@@ -180,11 +188,16 @@ _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Class 22 (data exception: a NUL in text, a value out of range) is the client's input;
-    anything else is ours and stays a 500. Either way the transaction was rolled back."""
-    assert isinstance(exc, DBAPIError)
+    a lost or refused connection is an outage the client may retry (503); anything else is
+    ours and stays a 500. Either way the transaction was rolled back."""
     if (sqlstate(exc) or "").startswith("22"):
         return problem_response(
             400, slug="unstorable-value", detail="A value in the request cannot be stored."
+        )
+    if is_connection_error(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return await _on_problem(
+            request, DatabaseUnavailable(_DATABASE_AWAY, retry_after_seconds=1)
         )
     return await _on_unexpected(request, exc)
 
@@ -201,6 +214,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PostgresError, _on_database_error)  # the read pool's driver
+    app.add_exception_handler(PoolTimeout, _on_database_error)  # no connection free in time
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -208,7 +223,8 @@ def _with_problem_schema(
     app: FastAPI, generate: Callable[[], dict[str, Any]]
 ) -> Callable[[], dict[str, Any]]:
     """`app.openapi` plus the `Problem` component (a problem+json response declared without
-    a schema, like the app-wide 400 and 422, gets it) and the `X-Request-ID` header that
+    a schema, like the app-wide 400 and 422, gets it), the 503 that any operation may answer
+    (its database away) unless it declares its own, and the `X-Request-ID` header that
     every response carries (`RequestIdMiddleware`)."""
 
     def openapi() -> dict[str, Any]:
@@ -221,11 +237,14 @@ def _with_problem_schema(
         schemas["Problem"] = definitions
         for path in document.get("paths", {}).values():
             for operation in path.values():
-                for response in operation.get("responses", {}).values():
+                operation["responses"].setdefault("503", deepcopy(SERVICE_UNAVAILABLE))
+                for response in operation["responses"].values():
+                    # Replaced, not updated: FastAPI shares these dicts with the routes.
                     content = response.get("content", {}).get(PROBLEM_JSON)
                     if content is not None and "schema" not in content:
-                        content["schema"] = {"$ref": PROBLEM_SCHEMA_REF}
-                    response.setdefault("headers", {}).update(_REQUEST_ID)
+                        schema = {"schema": {"$ref": PROBLEM_SCHEMA_REF}}
+                        response["content"] = {**response["content"], PROBLEM_JSON: schema}
+                    response["headers"] = {**response.get("headers", {}), **_REQUEST_ID}
         return document
 
     return openapi

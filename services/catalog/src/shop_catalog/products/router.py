@@ -27,9 +27,10 @@ from shop_common.web import (
     PAYLOAD_TOO_LARGE,
     UNAUTHORIZED,
     CursorQuery,
+    DriverPoolDep,
     LimitQuery,
-    ReadsDep,
     SessionDep,
+    json_response,
     problem,
     response_headers,
 )
@@ -118,8 +119,7 @@ def _not_modified(tag: str) -> Response:
     },
 )
 async def list_products(
-    reads: ReadsDep,
-    response: Response,
+    reads: DriverPoolDep,
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     q: Annotated[
@@ -131,7 +131,7 @@ async def list_products(
         Query(description=f"Comma-separated product ids (at most {MAX_IDS})"),
     ] = None,
     if_none_match: IfNoneMatch = None,
-) -> Page[ProductOut] | Response:
+) -> Response:
     page = await service.list_products(
         reads,
         limit=limit,
@@ -140,11 +140,10 @@ async def list_products(
         active=active,
         ids=_parse_ids(ids),
     )
-    tag = page_etag(((p.id, p.version) for p in page.items), page.next_cursor)
+    tag = page_etag(((p["id"], p["version"]) for p in page["items"]), page["next_cursor"])
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
-    response.headers["ETag"] = tag
-    return page
+    return json_response(page, headers={"ETag": tag})
 
 
 @router.get(
@@ -154,14 +153,13 @@ async def list_products(
     responses={200: {"headers": response_headers(ETAG)}, **NOT_MODIFIED, 404: NOT_FOUND},
 )
 async def get_product(
-    product_id: UUID, reads: ReadsDep, response: Response, if_none_match: IfNoneMatch = None
-) -> ProductOut | Response:
+    product_id: UUID, reads: DriverPoolDep, if_none_match: IfNoneMatch = None
+) -> Response:
     product = await service.get_product(reads, product_id)
-    tag = etag(product.version)
+    tag = etag(product["version"])
     if not none_match(if_none_match, tag):
         return _not_modified(tag)
-    response.headers["ETag"] = tag
-    return product
+    return json_response(dict(product), headers={"ETag": tag})
 
 
 @router.post(

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shop_common.web import WholeNumber
 from shop_orders.orders.models import OrderStatus, PricingSource
 
 MAX_LINES = 50
@@ -22,7 +23,7 @@ class _Input(BaseModel):
 class LineIn(_Input):
     # FastAPI validates parsed JSON in python mode, where strict UUIDs must be UUID objects.
     product_id: Annotated[UUID, Field(strict=False)]
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class OrderCreate(_Input):

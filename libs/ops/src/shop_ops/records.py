@@ -115,4 +115,4 @@ async def read_receipts(
     rows = await conn.execute(
         select(inbox.c.event_id, inbox.c.received_at).where(inbox.c.event_id.in_(event_ids))
     )
-    return dict(rows.tuples())
+    return {row.event_id: row.received_at for row in rows}

@@ -144,30 +144,47 @@ def _steps(
     records: Mapping[Service, ServiceRecords],
     received: Mapping[Service, Mapping[uuid.UUID, datetime]],
 ) -> tuple[Step, ...]:
-    found: list[tuple[datetime, int, Step]] = []
+    """Event by event, in the order they were written; each written, published, received.
+
+    Causal, not strictly by the clock: `published` is when the relay recorded the broker's
+    confirm, which can come a few milliseconds after the consumer already recorded the
+    event (that gap then shows as negative).
+    """
+    chain: list[tuple[datetime, int, list[Step]]] = []
     order = records[Service.ORDERS].state
     for producer, record in records.items():
         for event in record.events:
-            name = _WRITTEN.get(event.type, event.type)
             written = event.created_at
             if event.type == EventType.ORDER_PLACED_V1 and order is not None:
                 written = min(order.created_at, written)  # the order row is the placing
-            happened = [(written, StepKind.WRITTEN, name, producer)]
+            name = _WRITTEN.get(event.type, event.type)
+            steps = [Step(written, producer, StepKind.WRITTEN, name, event.type, event.id)]
             if event.published_at is not None:
-                happened.append((event.published_at, StepKind.PUBLISHED, "published", producer))
+                steps.append(
+                    Step(
+                        event.published_at,
+                        producer,
+                        StepKind.PUBLISHED,
+                        "published",
+                        event.type,
+                        event.id,
+                    )
+                )
+            # Received but not recorded as published: the relay died between the broker's
+            # confirm and its own update (it will publish it again; the inbox drops that).
             got = received[producer.other].get(event.id)
             if got is not None:
-                happened.append((got, StepKind.RECEIVED, "received", producer.other))
-            for rank, (at, kind, step_name, service) in enumerate(happened):
-                step = Step(at, service, kind, step_name, event.type, event.id)
-                found.append((at, rank, step))
-    # Time order; a tie keeps cause before effect (written, published, received).
-    found.sort(key=lambda item: (item[0], item[1]))
-    steps: list[Step] = []
-    for _, _, step in found:
-        gap = step.at - steps[-1].at if steps else None
-        steps.append(replace(step, gap=gap))
-    return tuple(steps)
+                steps.append(
+                    Step(got, producer.other, StepKind.RECEIVED, "received", event.type, event.id)
+                )
+            chain.append((written, len(chain), steps))
+    chain.sort(key=lambda link: (link[0], link[1]))
+    ordered: list[Step] = []
+    for _, _, steps in chain:
+        for step in steps:
+            gap = step.at - ordered[-1].at if ordered else None
+            ordered.append(replace(step, gap=gap))
+    return tuple(ordered)
 
 
 _Wait = tuple[Service, str, datetime, str, EventRecord | None]

@@ -63,7 +63,14 @@ Services = Annotated[
 OneService = Annotated[
     Service, typer.Option("--service", "-s", help="The service whose parking queue to use.")
 ]
-Limit = Annotated[int, typer.Option(min=1, help="Look at no more than this many parked messages.")]
+Limit = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Look at the oldest N only (they then move behind the others: run it again "
+        "for the next N).",
+    ),
+]
 
 
 class OpsError(Exception):

@@ -171,6 +171,37 @@ async def test_listing_leaves_the_queue_as_it_was_and_counts_no_delivery(kit) ->
     assert all(never_delivered(m) for m in kept)
 
 
+async def test_a_long_pass_leaves_each_message_exactly_once(kit) -> None:
+    """Acks sent just before the channel closes can be lost by a quorum queue (rabbitmq-server
+    #10327): the last batch would stay parked beside its copies, and a purge not happen."""
+    topology = kit.topology()
+    await declare_consumer_topology(kit.channel, topology, [CANCELLED])
+    ids = [str(uuid.uuid4()) for _ in range(250)]
+    await park(kit, topology, *(parked_message(i) for i in ids))
+
+    for _ in range(2):
+        report = await list_parked(kit.amqp_url, topology)
+        assert report.depth == 250
+        assert [r.message.id for r in report.results] == ids
+    purged = await purge_parked(kit.amqp_url, topology, ids[-50:])
+    assert purged.count(ParkedOutcome.PURGED) == 50
+
+    assert ids_of(await contents(kit, topology.parking_queue)) == ids[:-50]
+
+
+async def test_a_second_copy_of_an_event_is_dropped_by_the_next_pass(kit) -> None:
+    """The same event parked twice (or returned beside its copy): one copy stays."""
+    topology, ids = await topology_with_parked(kit, 2)
+    await park(kit, topology, parked_message(ids[0]))
+
+    report = await list_parked(kit.amqp_url, topology)
+
+    assert report.depth == 3
+    assert [r.message.id for r in report.results] == ids
+    assert report.duplicates == 1
+    assert ids_of(await contents(kit, topology.parking_queue)) == ids
+
+
 async def test_a_limited_list_looks_at_the_oldest_only(kit) -> None:
     topology, ids = await topology_with_parked(kit, 3)
 

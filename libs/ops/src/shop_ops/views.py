@@ -153,6 +153,7 @@ def report_json(report: ParkingReport, *, service: str) -> dict[str, Any]:
             for r in report.results
         ],
         "missing": list(report.missing),
+        "duplicates_dropped": report.duplicates,
         "aborted": report.aborted,
         "ok": report.ok,
     }

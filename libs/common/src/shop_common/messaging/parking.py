@@ -1,8 +1,8 @@
 """Copies of failed messages for the retry and parking queues, and the operator's tools on
 parking: list, replay and purge, each in one pass that never loses a message.
 
-A pass takes the messages that were parked when it began, one at a time (`basic.get`,
-manual ack), and does one of three things with each:
+A pass takes the messages that were parked when it began (`basic.get`, manual ack, in
+batches whose copies are confirmed together) and does one of three things with each:
 
 - keep it: publish a copy to the tail of the parking queue (confirmed), then ack the
   original. Listing is this, for every message, so after a pass the queue holds the same
@@ -18,12 +18,17 @@ manual ack), and does one of three things with each:
 
 If a copy cannot be kept either, the original goes back unacked (the broker keeps it) and
 the pass stops there, saying why: it never acks a message that is not safely elsewhere.
-One operator at a time: two passes at once see each other's copies (nothing is lost, but a
-list may miss or repeat a message).
+A second copy of an event the pass already dealt with is dropped, so one copy of each
+event stays parked: the same event parked twice, or a message whose ack the broker lost
+(a quorum queue can drop acks that reach it as their channel closes,
+rabbitmq/rabbitmq-server#10327; the pass makes that rare, see `_pass`, and the next pass
+cleans it up). One operator at a time: two passes at once see each other's copies
+(nothing is lost, but a list may miss or repeat a message).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 from collections.abc import Callable, Collection, Mapping
@@ -161,6 +166,8 @@ class ParkingReport:
     missing: tuple[str, ...] = ()
     # Why the pass stopped early (a copy could not be kept), or None.
     aborted: str | None = None
+    # Second copies of an event the pass had already dealt with, dropped (see `_pass`).
+    duplicates: int = 0
 
     def count(self, outcome: ParkedOutcome) -> int:
         return sum(1 for result in self.results if result.outcome is outcome)
@@ -180,6 +187,7 @@ class _Action(enum.Enum):
     DRY_RUN = enum.auto()
     REPLAY = enum.auto()
     PURGE = enum.auto()
+    DROP = enum.auto()  # a second copy of an event this pass already dealt with
 
 
 async def list_parked(
@@ -253,7 +261,9 @@ async def _selected_pass(
         return report
     found = {result.message.id for result in report.results}
     missing = tuple(sorted(wanted - found))
-    return ParkingReport(report.queue, report.depth, report.results, missing, report.aborted)
+    return ParkingReport(
+        report.queue, report.depth, report.results, missing, report.aborted, report.duplicates
+    )
 
 
 async def _pass(
@@ -268,68 +278,134 @@ async def _pass(
         raise ValueError("limit must be at least 1")
     connection = await aio_pika.connect(amqp_url, timeout=broker_timeout)
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        # Two channels: one takes and settles the parked messages, the other publishes the
+        # copies. A quorum queue's client in the broker counts a channel's unapplied
+        # commands and, past 32, holds back its acks until the queue catches up; acks held
+        # back when the channel closes are dropped and those messages come back
+        # (rabbitmq/rabbitmq-server#10327). Publishing the copies elsewhere, and settling a
+        # whole batch with one ack, keeps the reader far below that.
+        reader = await connection.channel(publisher_confirms=False)
+        writer = await connection.channel(publisher_confirms=True, on_return_raises=True)
         # Passive: a pass never creates topology (a missing one is the worker's to declare),
         # and a missing exchange or queue raises here, before anything was touched.
-        dlx = await channel.get_exchange(topology.dead_letter_exchange)
-        parking = await channel.declare_queue(topology.parking_queue, passive=True)
+        dlx = await writer.get_exchange(topology.dead_letter_exchange)
+        parking = await reader.declare_queue(topology.parking_queue, passive=True)
         depth = parking.declaration_result.message_count or 0
         results: list[ParkedResult] = []
         aborted: str | None = None
+        seen: set[str] = set()
+        duplicates = 0
+        # Only the messages there when the pass began: kept copies go behind them.
+        remaining = min(depth, limit)
         try:
-            # Only the messages there when the pass began: kept copies go behind them.
-            for _ in range(min(depth, limit)):
-                message = await parking.get(fail=False, timeout=broker_timeout)
-                if message is None:
+            while remaining > 0 and aborted is None:
+                batch: list[AbstractIncomingMessage] = []
+                while len(batch) < min(_BATCH, remaining):
+                    message = await parking.get(fail=False, timeout=broker_timeout)
+                    if message is None:
+                        break
+                    batch.append(message)
+                if not batch:
                     break
-                parked = ParkedMessage.of(message)
-                action = decide(parked)
-                outcome, detail = await _apply(
-                    action, message, parked, dlx, topology, broker_timeout
-                )
-                if outcome is None:  # could not keep it: it went back unacked
-                    aborted = detail
-                    break
-                if action is not _Action.SKIP:
-                    results.append(ParkedResult(parked, outcome, detail))
+                remaining -= len(batch)
+                settled = await _settle(batch, decide, seen, dlx, topology, broker_timeout)
+                results += settled.results
+                duplicates += settled.duplicates
+                aborted = settled.aborted
+            # Give the queue its last acks before closing the channel: a round trip, then a
+            # pause far longer than a healthy broker needs. Should an ack still be lost, its
+            # message comes back beside its copy, and the next pass drops the second one.
+            await reader.declare_queue(topology.parking_queue, passive=True)
+            await asyncio.sleep(_SETTLE_PAUSE)
         except (aiormq.exceptions.AMQPError, ConnectionError, TimeoutError) as exc:
-            # The message in hand, if any, was not acked: the broker gives it back.
+            # Messages in hand were not acked: the broker gives them back.
             aborted = f"the broker connection failed mid-pass: {exc!r}"
     finally:
         await connection.close()
-    return ParkingReport(topology.parking_queue, depth, tuple(results), (), aborted)
+    return ParkingReport(topology.parking_queue, depth, tuple(results), (), aborted, duplicates)
 
 
-async def _apply(
-    action: _Action,
-    message: AbstractIncomingMessage,
-    parked: ParkedMessage,
+_SETTLE_PAUSE = 0.5
+# What an action leaves, unless a replay settles it: a dropped duplicate is acked, no copy.
+_UNLESS_REPLAYED = {
+    _Action.PURGE: ParkedOutcome.PURGED,
+    _Action.DROP: ParkedOutcome.PURGED,
+    _Action.DRY_RUN: ParkedOutcome.WOULD_REPLAY,
+}
+# Messages taken per round: their copies are confirmed together (one publish at a time
+# waiting for its confirm made a pass ~20 times slower), then the originals are settled.
+_BATCH = 100
+
+
+@dataclass(frozen=True)
+class _Settled:
+    results: list[ParkedResult]
+    duplicates: int
+    aborted: str | None
+
+
+async def _settle(
+    batch: list[AbstractIncomingMessage],
+    decide: Callable[[ParkedMessage], _Action],
+    seen: set[str],
     dlx: AbstractExchange,
     topology: ConsumerTopology,
     broker_timeout: float,
-) -> tuple[ParkedOutcome | None, str | None]:
-    if action is _Action.PURGE:
-        await message.ack()
-        return ParkedOutcome.PURGED, None
-    outcome, detail = ParkedOutcome.KEPT, None
-    if action is _Action.DRY_RUN:
-        outcome = ParkedOutcome.WOULD_REPLAY
-    elif action is _Action.REPLAY:
-        extra: HeadersType = {REPLAYS_HEADER: parked.replays + 1}
-        replay = _with_id(copy_message(message, extra, drop=_PARKING_HEADERS), parked)
-        failure = await _publish(dlx, replay, topology.queue, broker_timeout)
-        if failure is None:
-            await message.ack()
-            return ParkedOutcome.REPLAYED, None
-        outcome, detail = failure
-    kept = await _publish(
-        dlx, _parked_copy(message, parked), topology.parking_queue, broker_timeout
+) -> _Settled:
+    """Replay, keep or purge each message of a batch; ack an original only once its copy
+    (if it needs one) is confirmed. A second copy of an event already dealt with in this
+    pass (the same event parked twice, or a message whose ack the broker lost) is dropped:
+    one copy of it stays, or was replayed, or was purged as asked."""
+    parked = [ParkedMessage.of(message) for message in batch]
+    actions: list[_Action] = []
+    for p in parked:
+        actions.append(_Action.DROP if p.id in seen else decide(p))
+        seen.add(p.id)
+    outcomes: list[tuple[ParkedOutcome, str | None]] = [
+        (_UNLESS_REPLAYED.get(action, ParkedOutcome.KEPT), None) for action in actions
+    ]
+    replays = [i for i, action in enumerate(actions) if action is _Action.REPLAY]
+    replayed = await asyncio.gather(
+        *(
+            _publish(dlx, _replay_copy(batch[i], parked[i]), topology.queue, broker_timeout)
+            for i in replays
+        )
     )
-    if kept is not None:
-        await message.nack(requeue=True)
-        return None, f"could not keep {parked.id} parked ({kept[1]}); it was returned unacked"
-    await message.ack()
-    return outcome, detail
+    for i, failure in zip(replays, replayed, strict=True):
+        outcomes[i] = (ParkedOutcome.REPLAYED, None) if failure is None else failure
+    # Copies keep the batch's order at the tail of the parking queue.
+    keep = [
+        i
+        for i, (outcome, _) in enumerate(outcomes)
+        if outcome not in (ParkedOutcome.REPLAYED, ParkedOutcome.PURGED)
+    ]
+    kept = await asyncio.gather(
+        *(
+            _publish(dlx, _parked_copy(batch[i], parked[i]), topology.parking_queue, broker_timeout)
+            for i in keep
+        )
+    )
+    lost_copies = {i: failure for i, failure in zip(keep, kept, strict=True) if failure}
+    aborted: str | None = None
+    if not lost_copies:
+        await batch[-1].ack(multiple=True)  # the whole batch (earlier ones are settled)
+    else:
+        for i, message in enumerate(batch):
+            if i in lost_copies:  # not safely elsewhere: back to the broker, unacked
+                await message.nack(requeue=True)
+                aborted = (
+                    f"could not keep {parked[i].id} parked ({lost_copies[i][1]}); "
+                    "it was returned unacked"
+                )
+            else:
+                await message.ack()
+    results = [
+        ParkedResult(parked[i], *outcomes[i])
+        for i in range(len(batch))
+        if i not in lost_copies and actions[i] not in (_Action.SKIP, _Action.DROP)
+    ]
+    duplicates = sum(1 for action in actions if action is _Action.DROP)
+    return _Settled(results, duplicates, aborted)
 
 
 async def _publish(
@@ -349,6 +425,12 @@ async def _publish(
     if not isinstance(confirmation, aiormq.spec.Basic.Ack):
         return ParkedOutcome.NACKED, f"not acknowledged: {confirmation!r}"
     return None
+
+
+def _replay_copy(message: AbstractIncomingMessage, parked: ParkedMessage) -> Message:
+    """The message for the service's queue: retries reset, the replay counted."""
+    extra: HeadersType = {REPLAYS_HEADER: parked.replays + 1}
+    return _with_id(copy_message(message, extra, drop=_PARKING_HEADERS), parked)
 
 
 def _parked_copy(message: AbstractIncomingMessage, parked: ParkedMessage) -> Message:

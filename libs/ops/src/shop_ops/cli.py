@@ -19,10 +19,10 @@ import typer
 from rich.console import Group
 from sqlalchemy.exc import DBAPIError
 
-from shop_common.messaging import list_parked, purge_parked, replay_parked
+from shop_common.messaging import ParkingReport, list_parked, purge_parked, replay_parked
 from shop_ops import views
 from shop_ops.database import read_only
-from shop_ops.outbox import outbox_status
+from shop_ops.outbox import OutboxStatus, outbox_status
 from shop_ops.reconcile import reconcile as run_reconcile
 from shop_ops.saga import order_timeline
 from shop_ops.settings import Service, Target, load_targets
@@ -122,7 +122,7 @@ def outbox_status_command(
     """
     targets = load_targets()
 
-    async def work() -> list[Any]:
+    async def work() -> list[OutboxStatus]:
         statuses = []
         for chosen in _chosen(service):
             async with read_only(targets[chosen]) as conn:
@@ -142,7 +142,7 @@ def parked_list(service: Services = None, limit: Limit = 1000, as_json: Json = F
     targets = load_targets()
     chosen = _chosen(service)
 
-    async def work() -> list[Any]:
+    async def work() -> list[ParkingReport]:
         return [await _list(targets[s], limit) for s in chosen]
 
     reports = _run(work())
@@ -236,7 +236,7 @@ def parked_purge(
     _exit_unless(report.ok)
 
 
-async def _list(target: Target, limit: int | None) -> Any:
+async def _list(target: Target, limit: int | None) -> ParkingReport:
     if limit is None:
         return await list_parked(target.amqp_url, target.topology)
     return await list_parked(target.amqp_url, target.topology, limit=limit)

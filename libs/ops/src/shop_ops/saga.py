@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
+
+import aiormq
 
 from shop_common.messaging import list_parked
 from shop_ops.database import read_only
@@ -42,7 +45,12 @@ async def order_timeline(
     waiting = timeline.waiting
     if look_in_parking and waiting is not None and waiting.action.startswith("receive "):
         target = targets[waiting.service]
-        report = await list_parked(target.amqp_url, target.topology)
+        try:
+            report = await list_parked(target.amqp_url, target.topology)
+        except (aiormq.exceptions.AMQPError, OSError, TimeoutError) as exc:
+            # The timeline stands without it: say why the parking queue was not looked at.
+            note = f"Could not look in {target.topology.parking_queue}: {exc!r}"
+            return replace(timeline, notes=(*timeline.notes, note))
         for result in report.results:
             if result.message.id == str(waiting.event_id):
                 return timeline.with_parked(result.message.reason, result.message.parked_at)

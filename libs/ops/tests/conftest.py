@@ -16,10 +16,11 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def own_vhost() -> Iterator[str]:
-    """A vhost of this module's own: shop-ops names queues after the service, so a test
-    that declares `catalog.events` itself needs a broker nobody else uses."""
+    """A vhost of shop-ops' tests' own: shop-ops names queues after the service, so a test
+    that declares `catalog.events` itself needs a broker nobody else uses (only
+    test_parked_cli declares anything in it: catalog's queues)."""
     vhost = f"shop_t_ops_{uuid.uuid4().hex[:10]}"
     _rabbitmqctl("add_vhost", vhost)
     try:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.auth import Principal
 from shop_common.db import DriverPool, Keyset, Page, page_of
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 async def place_order(
     driver: DriverPool,
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     catalog: CatalogClient,
     settings: OrdersSettings,
     *,
@@ -64,7 +64,7 @@ async def place_order(
         return replay
     try:
         # No transaction is open while Catalog is asked: it may take seconds.
-        priced = await _price(session, catalog, body.lines, settings)
+        priced = await _price(sessions, catalog, body.lines, settings)
         order, placed = Order.place(
             principal.subject, priced.lines, currency=priced.currency, pricing_source=priced.source
         )
@@ -96,7 +96,10 @@ async def place_order(
 
 
 async def _price(
-    session: AsyncSession, catalog: CatalogClient, lines: Sequence[LineIn], settings: OrdersSettings
+    sessions: async_sessionmaker[AsyncSession],
+    catalog: CatalogClient,
+    lines: Sequence[LineIn],
+    settings: OrdersSettings,
 ) -> pricing.PricedOrder:
     """Live from Catalog; from the local replica when Catalog cannot be reached (or 503)."""
     ids = [line.product_id for line in lines]
@@ -104,7 +107,7 @@ async def _price(
         live = await catalog.get_products(ids)
     except UpstreamUnavailable as exc:
         log.warning("pricing from the replica: catalog unavailable (%s)", exc)
-        async with session.begin():
+        async with sessions() as session, session.begin():
             copies = await replica.get_products(session, ids)
         retry_after = pricing.retry_after(exc, settings.unavailable_retry_after_seconds)
         return pricing.price_from_replica(lines, copies, retry_after_seconds=retry_after)

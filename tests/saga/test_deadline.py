@@ -32,7 +32,9 @@ def defaults(saga_databases: SagaDatabases) -> OrdersSettings:
 
 
 @pytest.fixture(scope="module")
-async def sessions(saga_databases: SagaDatabases) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sessions(
+    saga_databases: SagaDatabases,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     orders = saga_databases.orders
     async with role_sessions(orders.url, orders.schema, name="saga-deadline") as made:
         yield made
@@ -48,9 +50,7 @@ async def placed_and_sent(shop: Shop, sdb: asyncpg.Connection, product: dict[str
     placed = await shop.place((product["id"], 1))
     assert placed.status_code == 201, placed.text
     order_id: str = placed.json()["id"]
-    await sdb.execute(
-        "UPDATE orders.outbox SET published_at = now() WHERE subject = $1", order_id
-    )
+    await sdb.execute("UPDATE orders.outbox SET published_at = now() WHERE subject = $1", order_id)
     return order_id
 
 

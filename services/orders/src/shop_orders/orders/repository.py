@@ -76,10 +76,7 @@ async def lock_due_pending(session: AsyncSession, outbox: Table, *, limit: int) 
     """PENDING orders due for a look (`ix_orders_pending_due`), longest due first, locked;
     rows another sweeper holds are skipped."""
     return await _lock_chased(
-        session,
-        outbox,
-        limit=limit,
-        where=(Order.status == OrderStatus.PENDING,),
+        session, outbox, limit=limit, lines=True, where=(Order.status == OrderStatus.PENDING,)
     )
 
 
@@ -92,6 +89,7 @@ async def lock_unreleased_cancels(
         session,
         outbox,
         limit=limit,
+        lines=False,
         where=(
             Order.status == OrderStatus.CANCELLED,
             Order.stock_reserved_at.is_not(None),
@@ -101,8 +99,14 @@ async def lock_unreleased_cancels(
 
 
 async def _lock_chased(
-    session: AsyncSession, outbox: Table, *, limit: int, where: tuple[ColumnElement[bool], ...]
+    session: AsyncSession,
+    outbox: Table,
+    *,
+    limit: int,
+    lines: bool,
+    where: tuple[ColumnElement[bool], ...],
 ) -> list[Chased]:
+    """`lines=True` loads the orders' lines too (a re-sent placement carries them)."""
     stmt = (
         select(Order, outbox.c.published_at, outbox.c.id.is_not(None), func.now())
         .outerjoin(outbox, outbox.c.id == Order.catalog_request_id)
@@ -112,6 +116,8 @@ async def _lock_chased(
         .with_for_update(of=Order, skip_locked=True)
         .execution_options(populate_existing=True)
     )
+    if not lines:
+        stmt = stmt.options(raiseload(Order.lines))
     rows = (await session.execute(stmt)).all()
     return [Chased(order, published, found, now) for order, published, found, now in rows]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,22 +29,19 @@ from shop_catalog import worker as catalog_worker
 from shop_catalog.main import create_app as create_catalog_app
 from shop_catalog.settings import CatalogSettings
 from shop_common.db.migrations import upgrade
-from shop_common.db.provision import ServiceDatabase, provision
+from shop_common.db.provision import DEFAULT_ADMIN_DSN, ServiceDatabase, provision
 from shop_orders import worker as orders_worker
 from shop_orders.main import create_app as create_orders_app
 from shop_orders.settings import OrdersSettings
 from tests.support import TEST_JWT_SECRET, ServiceDb
 from tests.support.e2e import Shop, Stack
 
-PG_ADMIN_DSN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A port nothing listens on: a worker given this URL runs as during a broker outage.
 BROKER_DOWN = "amqp://guest:guest@127.0.0.1:1/"
 
 
 def _admin_dsn() -> str:
-    import os
-
-    return os.environ.get("TEST_PG_ADMIN_DSN", PG_ADMIN_DSN_DEFAULT)
+    return os.environ.get("TEST_PG_ADMIN_DSN", DEFAULT_ADMIN_DSN)
 
 
 async def _admin(sql: str, database: str | None = None) -> None:
@@ -101,7 +99,7 @@ def saga_databases() -> Iterator[SagaDatabases]:
 
 @pytest.fixture(scope="session")
 def saga_amqp_url() -> Iterator[str]:
-    base = "amqp://guest:guest@127.0.0.1:5672"
+    base = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
     vhost = f"shop_saga_{uuid.uuid4().hex[:10]}"
 
     def ctl(*args: str) -> None:

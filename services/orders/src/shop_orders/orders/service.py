@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.auth import Principal
-from shop_common.db import Keyset, Page, page_of
+from shop_common.db import DriverPool, Keyset, Page, page_of
 from shop_common.errors import Forbidden
 from shop_common.http import UpstreamUnavailable
 from shop_orders.catalog_client.client import CatalogClient
@@ -28,7 +28,7 @@ from shop_orders.messaging import OUTBOX, outbox
 from shop_orders.orders import pricing, saga
 from shop_orders.orders import repository as repo
 from shop_orders.orders.models import Order, OrderEvent, OrderStatus, PricingSource
-from shop_orders.orders.schemas import LineIn, OrderCreate, OrderOut
+from shop_orders.orders.schemas import LineIn, OrderCreate, OrderOut, PlacedOrderBody
 from shop_orders.replica import repository as replica
 from shop_orders.settings import OrdersSettings
 
@@ -38,6 +38,7 @@ SAGA_BATCH = 100
 
 
 async def place_order(
+    driver: DriverPool,
     session: AsyncSession,
     catalog: CatalogClient,
     settings: OrdersSettings,
@@ -46,47 +47,58 @@ async def place_order(
     key: str,
     body: OrderCreate,
 ) -> StoredResponse:
-    """201 with the new PENDING order; a repeated key gets the first answer again."""
+    """201 with the new PENDING order; a repeated key gets the first answer again.
+
+    Two statements on the driver pool, each its own unit of work (ADR 0015): the claim,
+    committed at once so that a duplicate sees it (ADR 0004), and, once Catalog has priced
+    the lines, the order with its lines, its event and the stored response together.
+    """
     claim = idempotency.Claim(
         customer_id=principal.subject,
         key=key,
         fingerprint=idempotency.fingerprint("POST", "/v1/orders", body.model_dump(mode="json")),
     )
-    # Claim in a short transaction of its own, so a duplicate sees it at once (ADR 0004).
-    async with session.begin():
-        replay = await idempotency.claim(
-            session,
-            claim,
-            ttl_seconds=settings.idempotency_ttl_seconds,
-            claim_seconds=settings.idempotency_claim_seconds,
-        )
+    replay = await idempotency.claim(
+        driver,
+        claim,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        claim_seconds=settings.idempotency_claim_seconds,
+    )
     if replay is not None:
         return replay
     try:
         # No transaction is open while Catalog is asked: it may take seconds.
         priced = await _price(session, catalog, body.lines, settings)
-        async with session.begin():
-            order, placed = Order.place(
-                principal.subject,
-                priced.lines,
-                currency=priced.currency,
-                pricing_source=priced.source,
+        order, placed = Order.place(
+            principal.subject, priced.lines, currency=priced.currency, pricing_source=priced.source
+        )
+        _, event_row = outbox.prepare(
+            placed.type, placed.payload, subject=placed.subject, event_id=placed.id
+        )
+        stored = await repo.insert_placed(
+            driver,
+            order,
+            claim=claim,
+            response_body=PlacedOrderBody.model_validate(order).model_dump(mode="json"),
+            event_row=event_row,
+            notify_channel=outbox.channel,
+        )
+        if stored is not None:
+            return idempotency.StoredResponse(201, stored, order.id)
+        # Nothing written: a retry took the key over, or the connection dropped after our
+        # statement committed and its repeat found the key answered (then it is our answer).
+        mine = await idempotency.answer_of(driver, claim)
+        if mine is None:
+            raise IdempotencyKeyInFlight(
+                "A retry of this request took over its Idempotency-Key; retry shortly.",
+                headers={"Retry-After": "1"},
             )
-            await repo.add_order(session, order)
-            await _emit(session, placed)
-            response = StoredResponse(201, OrderOut.model_validate(order).model_dump(mode="json"))
-            if not await idempotency.complete(session, claim, response, order.id):
-                # Our claim expired and a retry took the key over: it will answer instead.
-                raise IdempotencyKeyInFlight(
-                    "A retry of this request took over its Idempotency-Key; retry shortly.",
-                    headers={"Retry-After": "1"},
-                )
+        return mine
     except BaseException:
-        # Whatever went wrong (422, 503, a bug, a cancelled request), the client may retry.
-        async with session.begin():
-            await idempotency.release(session, claim)
+        # Whatever went wrong (422, 503, a bug, a cancelled request), the client may retry;
+        # a claim already answered is not released.
+        await idempotency.release(driver, claim)
         raise
-    return response
 
 
 async def _price(

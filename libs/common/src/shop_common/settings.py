@@ -35,7 +35,8 @@ class ServiceSettings(BaseSettings):
     # housekeeping). Each process adds one connection of its own for readiness probes.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
-    # Plain asyncpg pool for the hot statements (Catalog's reads, Orders' placement; 0: none).
+    # An API's plain asyncpg pool for its hot statements (`shop_common.db.DriverPool`), beside
+    # the engine's pool; 0: none.
     db_driver_pool_size: int = Field(default=10, ge=0, le=200)
     worker_db_pool_size: int = Field(default=13, ge=1, le=200)
     worker_db_max_overflow: int = Field(default=5, ge=0, le=200)

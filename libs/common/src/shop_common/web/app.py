@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
-from shop_common.db import autocommit, create_engine, create_sessionmaker
+from shop_common.db import DriverPool, create_engine, create_sessionmaker
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.docs import install_docs
@@ -19,7 +19,7 @@ from shop_common.web.edge import EdgeMiddleware
 from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, health_router
 from shop_common.web.links import PUBLIC_BASE_URL
 from shop_common.web.problems import install_problem_handlers
-from shop_common.web.sessions import READS, SESSIONMAKER
+from shop_common.web.sessions import DRIVER_POOL, SESSIONMAKER
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 SETTINGS = StateKey[ServiceSettings]("settings")
@@ -106,13 +106,25 @@ async def api_resources(
         # opened a new one (TLS probe, auth, statements prepared again), 12% of catalog-api.
         pool_size=settings.db_pool_size + settings.db_max_overflow,
         max_overflow=0,
+        pre_ping=True,
     )
     SESSIONMAKER.set(app, create_sessionmaker(engine))
-    READS.set(app, autocommit(engine))
+    driver = None
+    if settings.db_driver_pool_size:
+        driver = DriverPool(
+            settings.database_url,
+            schema=settings.db_schema,
+            application_name=f"{service}-api-driver",
+            size=settings.db_driver_pool_size,
+        )
+        await driver.open()
+        DRIVER_POOL.set(app, driver)
     probe = DatabaseProbe(settings.database_url, application_name=f"{service}-api-probe")
     READINESS_CHECKS.set(app, {"database": probe})
     try:
         yield engine
     finally:
         await probe.close()
+        if driver is not None:
+            await driver.close()
         await engine.dispose()

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print("chaos: interrupted; everything it started is stopped", file=sys.stderr)
         return 130
     print(accounting.render(), flush=True)
-    return 0 if accounting.ok else 1
+    return 0 if accounting.ok and accounting.trustworthy else 1
 
 
 async def _interruptible(config: ChaosConfig):  # type: ignore[no-untyped-def]

@@ -117,6 +117,8 @@ class Accounting:
     faults: list[Injected] = field(default_factory=list)
     # What the first few requests without an answer went through, attempt by attempt.
     unanswered: list[str] = field(default_factory=list)
+    # Sabotages of the settled run -> "" when the accounting saw them (tests.chaos.selfcheck).
+    self_check: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Violations by name, only those that happened."""
@@ -160,8 +162,17 @@ class Accounting:
             if self.answers
             else ["  none"]
         )
+        missed = {what: why for what, why in self.self_check.items() if why}
+        done = len(self.self_check)
+        out += ["", f"Accounting self-check: {done - len(missed)} of {done} sabotages detected"]
+        out += [f"  MISSED {what}: {why}" for what, why in missed.items()]
         verdict = "PASSED: no violation" if self.ok else f"FAILED: {self.counts()}"
         return "\n".join([*out, "", verdict])
+
+    @property
+    def trustworthy(self) -> bool:
+        """Every sabotage of the run was detected (the detectors work on this data)."""
+        return not any(self.self_check.values())
 
 
 def _phase_order(row: tuple[str, str]) -> tuple[bool, str, str]:

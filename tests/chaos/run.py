@@ -13,6 +13,7 @@ import httpx
 from tests.chaos.accounting import Accounting, account, settle
 from tests.chaos.clients import ClientSettings, Ledger, PhaseClock, Storefront
 from tests.chaos.schedule import FaultRunner, plan
+from tests.chaos.selfcheck import self_check
 from tests.chaos.stack import ChaosStack, chaos_stack
 
 # Two products run out (rejections, and stock that cancels give back), two never do.
@@ -101,25 +102,27 @@ async def _run(stack: ChaosStack, config: ChaosConfig, *, setup_seconds: float) 
         for failed in await asyncio.gather(*stream, return_exceptions=True):
             if isinstance(failed, BaseException):
                 raise failed
+        streamed = phases.now()
         rest, queues, waited = await settle(
             conn,
             lambda: asyncio.to_thread(stack.broker.queue_depths, stack.vhost),
             within=config.settle_seconds,
         )
-        return await account(
-            conn,
-            title=(
+        facts = {
+            "title": (
                 f"Chaos accounting: {config.describe()}\n"
-                f"Set-up {setup_seconds:.0f}s, stream {phases.now():.0f}s, on {stack.broker_note}, "
+                f"Set-up {setup_seconds:.0f}s, stream {streamed:.0f}s, on {stack.broker_note}, "
                 f"database {stack.database}"
             ),
-            ledger=ledger,
-            initial_stock=initial,
-            rest=rest,
-            settled_after=waited,
-            queues={queue: n for queue, n in queues.items() if n},
-            faults=runner.injected,
-        )
+            "initial_stock": initial,
+            "rest": rest,
+            "settled_after": waited,
+            "queues": {queue: n for queue, n in queues.items() if n},
+            "faults": runner.injected,
+        }
+        accounting = await account(conn, ledger=ledger, **facts)
+        accounting.self_check = await self_check(conn, ledger, **facts)
+        return accounting
     finally:
         await conn.close()
 

@@ -51,7 +51,7 @@ def plan(seed: int, *, broker_restarts: bool, compact: bool = False) -> Iterator
     """
     rng = random.Random(seed)
     apis, workers = ("catalog-api", "orders-api"), ("catalog-worker", "orders-worker")
-    pauses = (1.0, 2.0) if compact else (1.5, 3.0)
+    pauses = (0.5, 1.5) if compact else (1.5, 3.0)
     while True:
         kills = [workers, apis] if compact else [(name,) for name in PROCESSES]
         frozen = (
@@ -76,9 +76,9 @@ def plan(seed: int, *, broker_restarts: bool, compact: bool = False) -> Iterator
 
 def _hold(rng: random.Random, kind: str, compact: bool) -> float:
     holds = {
-        "kill": (0.0, 1.0) if compact else (0.0, 3.0),
-        "freeze": (3.0, 5.0) if compact else (3.0, 10.0),
-        "broker-restart": (2.0, 4.0) if compact else (2.0, 8.0),
+        "kill": (0.0, 0.5) if compact else (0.0, 3.0),
+        "freeze": (3.0, 4.0) if compact else (3.0, 10.0),
+        "broker-restart": (1.0, 3.0) if compact else (2.0, 8.0),
     }
     low, high = holds.get(kind, (0.0, 0.0))
     return round(rng.uniform(low, high), 1)

@@ -132,16 +132,27 @@ async def chaos_stack(
         cleanup.callback(atexit.unregister, last_resort)
         cleanup.push_async_callback(_drop_database, superuser, database, list(roles.values()))
         cleanup.push_async_callback(asyncio.to_thread, broker.stop)
-        urls = await _prepare(superuser, database, roles, broker)
-        await asyncio.to_thread(broker.add_vhost, vhost)
         if isinstance(broker, SharedBroker):
+            await asyncio.to_thread(broker.add_vhost, vhost)
             cleanup.push_async_callback(asyncio.to_thread, broker.delete_vhost, vhost)
+        urls = _database_urls(superuser, database, roles)
         started, catalog_url, orders_url = _processes(urls, broker.url(vhost))
         processes.update(started)
         cleanup.push_async_callback(asyncio.to_thread, _stop_all, processes, log_dir)
-        await asyncio.gather(
-            *(asyncio.to_thread(p.start, START_TIMEOUT_SECONDS) for p in processes.values())
+
+        async def database_then_processes() -> None:
+            await _migrate(superuser, database, roles, urls)
+            # They wait for a private broker still booting by themselves (they reconnect).
+            await asyncio.gather(
+                *(asyncio.to_thread(p.start, START_TIMEOUT_SECONDS) for p in processes.values())
+            )
+
+        booting = (
+            asyncio.to_thread(broker.start)
+            if isinstance(broker, PrivateBroker)
+            else asyncio.sleep(0)
         )
+        await asyncio.gather(database_then_processes(), booting)
         yield ChaosStack(
             run_id=run_id,
             database=database,
@@ -156,30 +167,22 @@ async def chaos_stack(
         )
 
 
-async def _prepare(
-    superuser: str, database: str, roles: dict[str, str], broker: Broker
-) -> dict[str, str]:
-    """The database, both roles and migrations, while a private broker boots alongside."""
-
+def _database_urls(superuser: str, database: str, roles: dict[str, str]) -> dict[str, str]:
     host = superuser.split("@", 1)[1].rsplit("/", 1)[0]
-    urls = {
+    return {
         service: f"postgresql+asyncpg://{role}@{host}/{database}" for service, role in roles.items()
     }
 
-    async def database_ready() -> None:
-        for service, role in roles.items():
-            await provision(
-                superuser, ServiceDatabase(database=database, schema=service, role=role)
-            )
-            # Alembic runs its own event loop, and its `context` is process-global: one
-            # migration at a time, each in a thread of its own.
-            await asyncio.to_thread(upgrade, f"shop_{service}", urls[service])
 
-    starting = (
-        asyncio.to_thread(broker.start) if isinstance(broker, PrivateBroker) else asyncio.sleep(0)
-    )
-    await asyncio.gather(database_ready(), starting)
-    return urls
+async def _migrate(
+    superuser: str, database: str, roles: dict[str, str], urls: dict[str, str]
+) -> None:
+    """The database, each service's role and schema, and its migrations."""
+    for service, role in roles.items():
+        await provision(superuser, ServiceDatabase(database=database, schema=service, role=role))
+        # Alembic runs its own event loop, and its `context` is process-global: one migration
+        # at a time, each in a thread of its own.
+        await asyncio.to_thread(upgrade, f"shop_{service}", urls[service])
 
 
 def _processes(

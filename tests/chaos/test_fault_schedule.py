@@ -25,7 +25,7 @@ async def test_one_round_of_faults_loses_nothing_doubles_nothing_and_conserves_s
     logs = tmp_path / "logs"
     async with asyncio.timeout(RUN_LIMIT_SECONDS):
         accounting = await run_chaos(
-            ChaosConfig(seed=7, rounds=1, compact=True, clients=4, log_dir=logs)
+            ChaosConfig(seed=7, rounds=1, compact=True, clients=4, tail_seconds=1.0, log_dir=logs)
         )
     print(accounting.render())
     assert {f.fault.kind for f in accounting.faults} >= {
@@ -34,4 +34,5 @@ async def test_one_round_of_faults_loses_nothing_doubles_nothing_and_conserves_s
         "drop-connections",
         "terminate-backends",
     }
+    assert accounting.trustworthy, accounting.render()  # each detector saw its sabotage
     assert accounting.ok, f"{accounting.render()}\nThe processes' logs: {logs}"

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.chaos.accounting import Accounting
 from tests.chaos.run import ChaosConfig, run_chaos
 
 
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if accounting.ok and accounting.trustworthy else 1
 
 
-async def _interruptible(config: ChaosConfig):  # type: ignore[no-untyped-def]
-    """SIGTERM cancels the run like Ctrl-C does, so its clean-up runs."""
+async def _interruptible(config: ChaosConfig) -> Accounting:
+    """SIGINT (Ctrl-C) and SIGTERM cancel the run, so its clean-up runs (also when the shell
+    that started it ignores SIGINT, as non-interactive shells do for background jobs)."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     return await run_chaos(config)
 
 

@@ -96,19 +96,25 @@ class FaultRunner:
         self.injected: list[Injected] = []
 
     async def run(self, rounds: Iterator[list[Fault]], *, count: int | None, until: float) -> None:
-        """`count` rounds, or rounds until `until` (monotonic): then every process runs again."""
+        """`count` rounds, or rounds until `until` (monotonic): then every process runs again.
+
+        After an error or a cancellation nothing is healed: the stack is being torn down.
+        """
         try:
-            for done, faults in enumerate(rounds):
-                if count is not None and done >= count:
-                    return
-                for fault in faults:
-                    if count is None and time.monotonic() > until:
-                        return
-                    await asyncio.sleep(fault.pause)
-                    await self.inject(fault)
+            await self._run(rounds, count=count, until=until)
         finally:
             self.phases.current = "steady"
-            await self.heal()
+        await self.heal()
+
+    async def _run(self, rounds: Iterator[list[Fault]], *, count: int | None, until: float) -> None:
+        for done, faults in enumerate(rounds):
+            if count is not None and done >= count:
+                return
+            for fault in faults:
+                if count is None and time.monotonic() > until:
+                    return
+                await asyncio.sleep(fault.pause)
+                await self.inject(fault)
 
     async def inject(self, fault: Fault) -> None:
         started = time.monotonic()

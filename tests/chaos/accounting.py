@@ -192,18 +192,20 @@ def _table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> list[s
     return [line(row) for row in cells]
 
 
-async def account(
-    conn: asyncpg.Connection,
-    *,
-    title: str,
-    ledger: Ledger,
-    initial_stock: dict[str, int],
-    rest: Rest,
-    settled_after: float,
-    queues: dict[str, int],
-    faults: list[Injected],
-) -> Accounting:
-    acc = Accounting(title=title, faults=faults)
+@dataclass(frozen=True)
+class Run:
+    """What the accounting knows of a run besides the database and the clients' ledger."""
+
+    title: str
+    initial_stock: dict[str, int]
+    rest: Rest
+    settled_after: float
+    queues: dict[str, int]  # messages left in each queue that has any
+    faults: list[Injected]
+
+
+async def account(conn: asyncpg.Connection, ledger: Ledger, run: Run) -> Accounting:
+    acc = Accounting(title=run.title, faults=run.faults)
     v = acc.violations
     orders = {
         str(r["id"]): (r["status"], r["pricing_source"])
@@ -298,7 +300,7 @@ async def account(
     )
     for r in await conn.fetch("SELECT id, stock_available, stock_reserved FROM catalog.products"):
         pid, available, reserved = str(r["id"]), r["stock_available"], r["stock_reserved"]
-        initial, confirmed = initial_stock.get(pid, -1), confirmed_units.get(pid, 0)
+        initial, confirmed = run.initial_stock.get(pid, -1), confirmed_units.get(pid, 0)
         conserved = (
             available >= 0
             and available + reserved == initial
@@ -335,10 +337,10 @@ async def account(
         ("cancels answered 409 (order REJECTED)", str(sum(c.final == 409 for c in ledger.cancels))),
         (
             "settled after",
-            f"{settled_after:.1f}s (PENDING {rest.pending}, disagreeing {rest.disagreeing}, "
-            f"unsent events {rest.unsent}, queued {rest.queued})",
+            f"{run.settled_after:.1f}s (PENDING {run.rest.pending}, disagreeing "
+            f"{run.rest.disagreeing}, unsent events {run.rest.unsent}, queued {run.rest.queued})",
         ),
-        ("messages left in queues (parking, retry, ...)", _counter(Counter(queues)) or "none"),
+        ("messages left in queues (parking, retry, ...)", _counter(Counter(run.queues)) or "none"),
     ]
     acc.unanswered = [_story(r) for r in [*ledger.places, *ledger.cancels] if r.unanswered][
         :EXAMPLES

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.chaos.accounting import Accounting, account, settle
+from tests.chaos.accounting import Accounting, Run, account, settle
 from tests.chaos.clients import ClientSettings, Ledger, PhaseClock, Storefront
 from tests.chaos.schedule import FaultRunner, plan
 from tests.chaos.selfcheck import self_check
@@ -108,26 +109,26 @@ async def _run(stack: ChaosStack, config: ChaosConfig, *, setup_seconds: float) 
             lambda: asyncio.to_thread(stack.broker.queue_depths, stack.vhost),
             within=config.settle_seconds,
         )
-        facts = {
-            "title": (
+        run = Run(
+            title=(
                 f"Chaos accounting: {config.describe()}\n"
                 f"Set-up {setup_seconds:.0f}s, stream {streamed:.0f}s, on {stack.broker_note}, "
                 f"database {stack.database}"
             ),
-            "initial_stock": initial,
-            "rest": rest,
-            "settled_after": waited,
-            "queues": {queue: n for queue, n in queues.items() if n},
-            "faults": runner.injected,
-        }
-        accounting = await account(conn, ledger=ledger, **facts)
-        accounting.self_check = await self_check(conn, ledger, **facts)
+            initial_stock=initial,
+            rest=rest,
+            settled_after=waited,
+            queues={queue: n for queue, n in queues.items() if n},
+            faults=runner.injected,
+        )
+        accounting = await account(conn, ledger, run)
+        accounting.self_check = await self_check(conn, ledger, run)
         return accounting
     finally:
         await conn.close()
 
 
-async def _wait_for(probe, expected: int, *, within: float) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for(probe: Callable[[], Awaitable[int]], expected: int, *, within: float) -> None:
     deadline = time.monotonic() + within
     while (found := await probe()) != expected:
         if time.monotonic() > deadline:

@@ -53,15 +53,15 @@ def plan(seed: int, *, broker_restarts: bool, compact: bool = False) -> Iterator
     apis, workers = ("catalog-api", "orders-api"), ("catalog-worker", "orders-worker")
     pauses = (0.5, 1.5) if compact else (1.5, 3.0)
     while True:
-        kills = [workers, apis] if compact else [(name,) for name in PROCESSES]
-        frozen = (
+        kills: list[tuple[str, ...]] = [workers, apis] if compact else [(n,) for n in PROCESSES]
+        frozen: tuple[str, ...] = (
             ("catalog-api", "catalog-worker")
             if compact
             else rng.choice(
                 [("catalog-api",), ("catalog-worker",), ("catalog-api", "catalog-worker")]
             )
         )
-        kinds = [("kill", targets) for targets in kills]
+        kinds: list[tuple[str, tuple[str, ...]]] = [("kill", targets) for targets in kills]
         kinds += [("freeze", frozen), ("drop-connections", ()), ("terminate-backends", ())]
         if broker_restarts:
             kinds.append(("broker-restart", ()))

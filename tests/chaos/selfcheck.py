@@ -11,11 +11,10 @@ import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
-from tests.chaos.accounting import account
+from tests.chaos.accounting import Run, account
 from tests.chaos.clients import Attempt, Ledger, Request
 
 
@@ -149,7 +148,7 @@ class _Undo(Exception):
     """Raised to roll a sabotage back."""
 
 
-async def self_check(conn: asyncpg.Connection, ledger: Ledger, **accounting: Any) -> dict[str, str]:
+async def self_check(conn: asyncpg.Connection, ledger: Ledger, run: Run) -> dict[str, str]:
     """Each sabotage's description -> "" if its violation was detected, else why not."""
     found: dict[str, str] = {}
     for sabotage in SABOTAGES:
@@ -161,7 +160,7 @@ async def self_check(conn: asyncpg.Connection, ledger: Ledger, **accounting: Any
                 except (LookupError, StopIteration) as exc:
                     found[sabotage.what] = f"nothing to sabotage ({exc})"
                     raise _Undo from exc
-                counts = (await account(conn, ledger=sabotaged, **accounting)).counts()
+                counts = (await account(conn, sabotaged, run)).counts()
                 found[sabotage.what] = (
                     "" if counts.get(sabotage.expect) else f"{sabotage.expect} not seen: {counts}"
                 )

@@ -42,7 +42,14 @@ UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.8"
 # Every workspace member (uv needs all their pyproject files to check the lock) and the
 # one that is dev-only (`make up`, `make token`): its code never reaches the context.
 DEV_ONLY_MEMBER = "libs/devtools"
-WORKSPACE_MEMBERS = ("libs/common", DEV_ONLY_MEMBER, "services/catalog", "services/orders")
+OPS_MEMBER = "libs/ops"
+WORKSPACE_MEMBERS = (
+    "libs/common",
+    DEV_ONLY_MEMBER,
+    OPS_MEMBER,
+    "services/catalog",
+    "services/orders",
+)
 
 
 def hadolint(path: Path) -> list[dict[str, object]]:
@@ -155,10 +162,10 @@ def test_builder_stage_uses_uv_locked_sync(service: str, stages: dict[str, list[
     other = _other(service)
     assert f"services/{other}/src" not in copies
     assert not re.search(rf"(^| )services/{other}( |$)", copies), f"{other}'s code copied"
-    # Of the other service and the dev-only member, only the pyproject.toml the lock
-    # check needs: no code, not even through a parent directory (`services`, `libs`, `.`).
+    # Of the other service, the dev-only member and the operator CLI, only the pyproject.toml
+    # the lock check needs: no code, not even through a parent directory (`services`, `libs`).
     for source in _copy_sources(builder):
-        for private in (f"services/{other}", DEV_ONLY_MEMBER):
+        for private in (f"services/{other}", DEV_ONLY_MEMBER, OPS_MEMBER):
             if _overlaps(source, private):
                 assert source == f"{private}/pyproject.toml", f"COPY {source}: code of {private}"
 
@@ -218,6 +225,7 @@ def test_dockerignore_sends_only_what_the_images_need() -> None:
         "services/orders/src/shop_orders/__init__.py",
         "services/catalog/src/shop_catalog/migrations/env.py",
         f"{DEV_ONLY_MEMBER}/pyproject.toml",
+        f"{OPS_MEMBER}/pyproject.toml",
     ):
         assert not ignore.excludes(needed), needed
     for private in (
@@ -235,6 +243,7 @@ def test_dockerignore_sends_only_what_the_images_need() -> None:
         f"{DEV_ONLY_MEMBER}/src/shop_dev/__init__.py",
         f"{DEV_ONLY_MEMBER}/src/shop_dev/up.py",
         f"{DEV_ONLY_MEMBER}/tests/test_stack.py",
+        f"{OPS_MEMBER}/src/shop_ops/cli.py",
     ):
         assert ignore.excludes(private), private
 

@@ -34,8 +34,8 @@ PLAIN_MODULES = sorted(
 ENTRY_POINTS = ["shop_common.db.migrations", "shop_common.db.provision"]
 PUBLIC_MODULES = PACKAGES + PLAIN_MODULES + ENTRY_POINTS
 
-# Code that may import only from public modules: the services and the dev tooling.
-CONSUMERS = [*REPO.glob("services/*/src"), REPO / "libs/devtools/src"]
+# Code that may import only from public modules: the services, the dev tooling, shop-ops.
+CONSUMERS = [*REPO.glob("services/*/src"), REPO / "libs/devtools/src", REPO / "libs/ops/src"]
 # Tests may reach into implementation modules, but what they take from a public one is in
 # its `__all__` all the same.
 TESTS = [*REPO.glob("services/*/tests"), REPO / "tests", REPO / "libs", REPO / "conftest.py"]

@@ -31,7 +31,9 @@ VALID = {"sku": "OK-1", "name": "n", "price_cents": 1, "currency": "EUR"}
         {**VALID, "description": "d" * 2001},
         {**VALID, "price_cents": -1},
         {**VALID, "price_cents": 10**100},
-        {**VALID, "price_cents": 1e3},
+        {**VALID, "price_cents": 1000.5},
+        {**VALID, "price_cents": "1000"},
+        {**VALID, "price_cents": True},
         {**VALID, "price_cents": None},
         {**VALID, "currency": "eur"},
         {**VALID, "currency": "EURO"},
@@ -54,6 +56,16 @@ async def test_create_rejects_bad_fields_with_422(
     response = await client.post("/v1/products", json=body, headers=admin)
     problem = assert_problem(response, 422)
     assert problem["errors"], problem
+
+
+async def test_a_whole_number_may_be_written_as_a_float(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """JSON Schema (the OpenAPI 3.1 document) counts 1000.0 as an integer, so we do too."""
+    body = {**VALID, "sku": f"F-{uuid.uuid4().hex[:8]}", "price_cents": 1e3}
+    response = await client.post("/v1/products", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    assert response.json()["price_cents"] == 1000
 
 
 @pytest.mark.parametrize(

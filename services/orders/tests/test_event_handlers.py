@@ -34,7 +34,7 @@ from shop_common.events import (
 from shop_common.messaging import Envelope
 from shop_orders.events.handlers import HANDLERS
 from shop_orders.messaging import outbox
-from shop_orders.orders import repository, service
+from shop_orders.orders import service
 from shop_orders.orders.models import Order, PricedLine, PricingSource
 from tests.support import ServiceDb
 from tests.support.sessions import role_sessions
@@ -128,7 +128,7 @@ async def placed_order(sessions: Sessions, *, cancelled: bool = False) -> uuid.U
         pricing_source=PricingSource.CATALOG,
     )
     async with sessions() as session, session.begin():
-        await repository.add_order(session, order)
+        session.add(order)
         await outbox.enqueue(session, placed.type, placed.payload, subject=placed.subject)
     if cancelled:
         async with sessions() as session:

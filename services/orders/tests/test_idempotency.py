@@ -14,7 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from shop_common.web.sessions import SESSIONMAKER
+from shop_common.web.sessions import DRIVER_POOL
 from shop_orders.main import create_app
 from shop_orders.settings import OrdersSettings
 from tests.support import assert_problem
@@ -217,29 +217,45 @@ async def test_twenty_concurrent_requests_with_one_key_create_exactly_one_order(
 async def test_a_taken_over_claim_can_neither_complete_nor_release(
     orders_app: FastAPI, db: asyncpg.Connection
 ) -> None:
-    from shop_orders.idempotency.service import Claim, StoredResponse, claim, complete, release
+    from shop_orders.idempotency.service import Claim, claim, release
+    from shop_orders.messaging import outbox
+    from shop_orders.orders.models import Order, PricedLine, PricingSource
+    from shop_orders.orders.repository import insert_placed
 
-    sessions = SESSIONMAKER.get(orders_app)
+    driver = DRIVER_POOL.get(orders_app)
     who, key = f"takeover-{uuid.uuid4().hex[:8]}", "k-1"
     first = Claim(customer_id=who, key=key, fingerprint="f" * 64)
-    async with sessions() as session, session.begin():
-        assert await claim(session, first, ttl_seconds=3600, claim_seconds=30) is None
+    assert await claim(driver, first, ttl_seconds=3600, claim_seconds=30) is None
     await db.execute(
         "UPDATE orders.idempotency_keys SET claimed_until = now() - interval '1 second' "
         "WHERE customer_id = $1",
         who,
     )
     second = Claim(customer_id=who, key=key, fingerprint="f" * 64)
-    async with sessions() as session, session.begin():
-        assert await claim(session, second, ttl_seconds=3600, claim_seconds=30) is None
-    async with sessions() as session, session.begin():
-        await release(session, first)  # the stale holder gives up: must not free the new claim
+    assert await claim(driver, second, ttl_seconds=3600, claim_seconds=30) is None
+    await release(driver, first)  # the stale holder gives up: must not free the new claim
     token = await db.fetchval(
         "SELECT claim_token FROM orders.idempotency_keys WHERE customer_id = $1", who
     )
     assert token == second.token
-    response = StoredResponse(status=201, body={"id": "x"})
-    async with sessions() as session, session.begin():
-        assert not await complete(session, first, response, uuid.uuid4())
-    async with sessions() as session, session.begin():
-        assert await complete(session, second, response, uuid.uuid4())
+
+    async def complete(holder: Claim) -> bool:
+        line = PricedLine(uuid.uuid4(), "SKU-1", "Thing", unit_price_cents=100, quantity=1)
+        order, placed = Order.place(
+            who, [line], currency="EUR", pricing_source=PricingSource.CATALOG
+        )
+        _, event_row = outbox.prepare(placed.type, placed.payload, subject=placed.subject)
+        body = await insert_placed(
+            driver,
+            order,
+            claim=holder,
+            response_body={"id": str(order.id)},
+            event_row=event_row,
+            notify_channel=outbox.channel,
+        )
+        return body is not None
+
+    assert not await complete(first)
+    assert await _count_orders(db, who) == 0
+    assert await complete(second)
+    assert await _count_orders(db, who) == 1

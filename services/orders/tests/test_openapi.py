@@ -13,4 +13,4 @@ async def test_placing_declares_the_order_body_and_its_headers(client: httpx.Asy
     created = doc["paths"]["/v1/orders"]["post"]["responses"]["201"]
     schema = created["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/OrderOut"}
-    assert set(created["headers"]) == {"Location", "Idempotent-Replayed"}
+    assert set(created["headers"]) == {"Location", "Idempotent-Replayed", "X-Request-ID"}

@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     # An API holds at most pool + overflow connections and keeps those it opened.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # An API's plain asyncpg pool for its hot statements (`shop_common.db.DriverPool`), beside
+    # the engine's pool; 0: none.
+    db_driver_pool_size: int = Field(default=10, ge=0, le=200)
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     exchange: str = "shop.events"
     # Published outbox rows are kept for inspection; inbox records must outlive duplicates.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -63,3 +63,14 @@ def page_of(model: type[M], rows: Sequence[object], limit: int) -> Page[M]:
         else None
     )
     return Page[M](items=items, next_cursor=next_cursor)
+
+
+def page_of_rows(rows: Sequence[Mapping[str, Any]], limit: int) -> dict[str, Any]:
+    """`page_of` for plain rows that are already the items' shape (a hot read's rows, to be
+    serialized as they are): the page as a dict, `Page`'s fields, no model pass."""
+    items = [dict(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(Keyset(created_at=last["created_at"], id=last["id"]))
+    return {"items": items, "next_cursor": next_cursor}

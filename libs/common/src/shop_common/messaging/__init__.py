@@ -62,7 +62,15 @@ from shop_common.messaging.errors import (
 )
 from shop_common.messaging.inbox import delete_received, inbox_table, record_once
 from shop_common.messaging.outbox import Outbox, delete_published, notify_channel, outbox_table
-from shop_common.messaging.parking import replay_parked
+from shop_common.messaging.parking import (
+    ParkedMessage,
+    ParkedOutcome,
+    ParkedResult,
+    ParkingReport,
+    list_parked,
+    purge_parked,
+    replay_parked,
+)
 from shop_common.messaging.relay import OutboxRelay
 from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import (
@@ -86,6 +94,10 @@ __all__ = [
     "Outbox",
     "OutboxRelay",
     "Outcome",
+    "ParkedMessage",
+    "ParkedOutcome",
+    "ParkedResult",
+    "ParkingReport",
     "PermanentError",
     "RetentionSweeper",
     "declare_consumer_topology",
@@ -95,9 +107,11 @@ __all__ = [
     "ensure_topology",
     "from_message",
     "inbox_table",
+    "list_parked",
     "notify_channel",
     "outbox_table",
     "parse_envelope",
+    "purge_parked",
     "record_once",
     "replay_parked",
     "to_message",

@@ -93,6 +93,23 @@ class Outbox:
         Commits or rolls back with the caller's state change. The NOTIFY that wakes the
         relay is transactional too: Postgres delivers it only on commit.
         """
+        envelope, values = self.prepare(
+            event_type, payload, subject=subject, event_id=event_id, traceparent=traceparent
+        )
+        await session.execute(self._enqueue, values)
+        return envelope
+
+    def prepare(
+        self,
+        event_type: str,
+        payload: EventPayload,
+        *,
+        subject: str | uuid.UUID,
+        event_id: uuid.UUID | None = None,
+        traceparent: str | None = None,
+    ) -> tuple[Envelope, dict[str, Any]]:
+        """The envelope of an event and the outbox row that carries it, for a statement that
+        writes the row itself alongside its state change (it must NOTIFY `self.channel`)."""
         model = payload_model(event_type)
         if type(payload) is not model:
             raise TypeError(f"{event_type} carries {model.__name__}, not {type(payload).__name__}")
@@ -117,8 +134,7 @@ class Outbox:
             "headers": headers,
             "created_at": envelope.time,
         }
-        await session.execute(self._enqueue, values)
-        return envelope
+        return envelope, values
 
 
 async def delete_published(conn: AsyncConnection, table: Table, older_than: timedelta) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
-from shop_common.db import autocommit, create_engine, create_sessionmaker, ping
+from shop_common.db import DriverPool, create_engine, create_sessionmaker, ping
 from shop_common.observability import RequestIdMiddleware, configure_logging
 from shop_common.runtime import freeze_startup_objects
 from shop_common.settings import ServiceSettings
@@ -22,7 +22,7 @@ from shop_common.web.docs import install_docs
 from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
 from shop_common.web.metrics import RedMetrics, metrics_endpoint
 from shop_common.web.problems import install_problem_handlers
-from shop_common.web.sessions import READS, SESSIONMAKER
+from shop_common.web.sessions import DRIVER_POOL, SESSIONMAKER
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 SETTINGS = StateKey[ServiceSettings]("settings")
@@ -79,9 +79,19 @@ async def api_resources(
         # opened a new one (TLS probe, auth, statements prepared again), 12% of catalog-api.
         pool_size=settings.db_pool_size + settings.db_max_overflow,
         max_overflow=0,
+        pre_ping=True,
     )
     SESSIONMAKER.set(app, create_sessionmaker(engine))
-    READS.set(app, autocommit(engine))
+    driver = None
+    if settings.db_driver_pool_size:
+        driver = DriverPool(
+            settings.database_url,
+            schema=settings.db_schema,
+            application_name=f"{service}-api-driver",
+            size=settings.db_driver_pool_size,
+        )
+        await driver.open()
+        DRIVER_POOL.set(app, driver)
     READINESS_CHECKS.set(
         app,
         {
@@ -92,6 +102,8 @@ async def api_resources(
     try:
         yield engine
     finally:
+        if driver is not None:
+            await driver.close()
         await engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""Database access for routes: a request-scoped session, or the pool for single reads."""
+"""Database access for routes: a request-scoped session, or the driver pool for hot statements."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shop_common.db import DriverPool
 from shop_common.state import StateKey
 
 SESSIONMAKER = StateKey[async_sessionmaker[AsyncSession]]("sessionmaker")
-# The engine in autocommit mode (`shop_common.db.autocommit`): no session, no transaction.
-READS = StateKey[AsyncEngine]("reads")
+# Plain asyncpg for hot single statements (`shop_common.db.DriverPool`): no ORM, no BEGIN.
+DRIVER_POOL = StateKey[DriverPool]("driver_pool")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -21,4 +22,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-ReadsDep = Annotated[AsyncEngine, Depends(READS.dependency)]
+# The factory itself, for a route that needs a session only now and then (no session, and
+# no generator dependency to unwind, on the requests that don't).
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(SESSIONMAKER.dependency)]
+DriverPoolDep = Annotated[DriverPool, Depends(DRIVER_POOL.dependency)]

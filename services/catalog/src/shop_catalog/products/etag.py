@@ -26,7 +26,7 @@ def versions_from_if_match(if_match: str | None) -> list[int] | None:
     return [int(m.group(1)) for t in tags if (m := _STRONG_TAG.match(t))]
 
 
-def page_etag(items: Iterable[tuple[UUID, int]], next_cursor: str | None) -> str:
+def page_etag(items: Iterable[tuple[UUID | str, int]], next_cursor: str | None) -> str:
     """A weak tag for a page of products, from their (id, version): it changes when any
     item, its version or the page boundary changes (weak: equal tags mean the same items,
     not the same bytes)."""

@@ -15,25 +15,22 @@ from uuid import UUID
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Row,
     Update,
     bindparam,
     column,
     exists,
     func,
     insert,
-    or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from shop_catalog.products.models import MAX_STOCK, Product, StockAdjustment
-from shop_common.db import Keyset, sqlstate
+from shop_common.db import DriverPool, Keyset, sqlstate
 
 SKU_UNIQUE = "uq_products_sku"
 
@@ -85,13 +82,19 @@ async def insert_product(session: AsyncSession, values: dict[str, Any]) -> Produ
     return product
 
 
-# Built once: composing the WHERE clause per request cost more than running the query.
-_PRODUCT_BY_ID = select(Product.__table__).where(Product.__table__.c.id == bindparam("id"))
+# The hot reads run on the API's plain asyncpg pool as text SQL (prepared once per
+# connection): SQLAlchemy's execution path cost more than the query. The columns are in
+# ProductOut's order and `id` comes as text, so a row serializes as it is.
+PRODUCT_COLUMNS = (
+    "id::text AS id, sku, name, description, price_cents, currency, stock_available,"
+    " stock_reserved, active, version, created_at, updated_at"
+)
+_PRODUCT_BY_ID = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"  # noqa: S608
 
 
-async def read_product(conn: AsyncConnection, product_id: UUID) -> Row[Any] | None:
-    """One product as a plain row (no ORM identity map, no session): the hottest read."""
-    return (await conn.execute(_PRODUCT_BY_ID, {"id": product_id})).first()
+async def read_product(reads: DriverPool, product_id: UUID) -> Mapping[str, Any] | None:
+    """One product as a plain row: the hottest read."""
+    return await reads.fetchrow(_PRODUCT_BY_ID, product_id)
 
 
 async def any_product(session: AsyncSession) -> bool:
@@ -99,27 +102,35 @@ async def any_product(session: AsyncSession) -> bool:
 
 
 async def list_products(
-    conn: AsyncConnection,
+    reads: DriverPool,
     *,
     limit: int,
     after: Keyset | None,
     q: str | None,
     active: bool | None,
     ids: Sequence[UUID] | None,
-) -> Sequence[Row[Any]]:
-    stmt = select(Product.__table__).order_by(Product.created_at, Product.id).limit(limit)
+) -> Sequence[Mapping[str, Any]]:
+    """Products in (created_at, id) order, after `after`, filtered; at most `limit`."""
+    conditions: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
     if after is not None:
-        stmt = stmt.where(tuple_(Product.created_at, Product.id) > (after.created_at, after.id))
+        conditions.append(f"(created_at, id) > ({arg(after.created_at)}, {arg(after.id)})")
     if q:
-        pattern = _like_pattern(q)
-        stmt = stmt.where(
-            or_(Product.name.ilike(pattern, escape="\\"), Product.sku.ilike(pattern, escape="\\"))
-        )
+        pattern = arg(_like_pattern(q))
+        conditions.append(f"(name ILIKE {pattern} ESCAPE '\\' OR sku ILIKE {pattern} ESCAPE '\\')")
     if active is not None:
-        stmt = stmt.where(Product.active.is_(active))
+        conditions.append(f"active = {arg(active)}")
     if ids is not None:
-        stmt = stmt.where(Product.id.in_(ids))
-    return (await conn.execute(stmt)).all()
+        conditions.append(f"id = ANY({arg(list(ids))}::uuid[])")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    order = f"ORDER BY created_at, id LIMIT {arg(limit)}"
+    # Only placeholders and fixed fragments are formatted in: every value is a parameter.
+    return await reads.fetch(f"SELECT {PRODUCT_COLUMNS} FROM products{where} {order}", *args)  # noqa: S608
 
 
 async def lock_products(session: AsyncSession, ids: Sequence[UUID]) -> Mapping[UUID, Product]:

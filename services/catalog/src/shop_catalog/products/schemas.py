@@ -7,19 +7,26 @@ from typing import Annotated, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shop_catalog.products.models import MAX_STOCK
+from shop_common.web import WholeNumber
 
 MAX_PRICE_CENTS = 100_000_000_00  # 100 million in major units: far beyond any real item
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+# What stripping leaves at least one of: no NUL, and not Unicode White_Space (what the
+# validator strips), spelled out so that the OpenAPI document means exactly the same.
+_WHITE_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[^\x00]*[^\x00{_WHITE_SPACE}][^\x00]*$"
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
 ]
+Name = Text
 Description = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
+PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS), WholeNumber]
 
 
 class _Input(BaseModel):
@@ -32,17 +39,20 @@ class ProductCreate(_Input):
     description: Description = ""
     price_cents: PriceCents
     currency: Currency
-    stock_available: Annotated[int, Field(ge=0, le=MAX_STOCK)] = 0
+    stock_available: Annotated[int, Field(ge=0, le=MAX_STOCK), WholeNumber] = 0
     active: bool = True
 
 
 class ProductPatch(_Input):
     """Fields to change; absent fields stay as they are, null is not a value."""
 
-    name: Name | None = None
-    description: Description | None = None
-    price_cents: PriceCents | None = None
-    active: bool | None = None
+    # At least one field; `SkipJsonSchema[None]`: absent is allowed, null is not.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    price_cents: PriceCents | SkipJsonSchema[None] = None
+    active: bool | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _non_empty_non_null(self) -> Self:
@@ -58,10 +68,12 @@ class ProductPatch(_Input):
 
 
 class StockAdjustmentCreate(_Input):
-    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
-    reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+    delta: Annotated[
+        int,
+        Field(ge=-MAX_STOCK, le=MAX_STOCK, json_schema_extra={"not": {"const": 0}}),
+        WholeNumber,
     ]
+    reason: Text
 
     @model_validator(mode="after")
     def _non_zero(self) -> Self:

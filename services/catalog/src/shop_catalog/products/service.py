@@ -6,18 +6,19 @@ outbox write inside it and never begin or commit on their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.errors import DuplicateSku, InsufficientStock, ProductNotFound, StaleProduct
 from shop_catalog.products import repository as repo
 from shop_catalog.products.events import product_changed
 from shop_catalog.products.models import MAX_STOCK, Product
-from shop_catalog.products.schemas import ProductCreate, ProductOut, ProductPatch
-from shop_common.db import Keyset, Page, page_of
+from shop_catalog.products.schemas import ProductCreate, ProductPatch
+from shop_common.db import DriverPool, Keyset, page_of_rows
 from shop_common.events import EventType
 
 
@@ -33,29 +34,28 @@ async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
         raise
 
 
-async def get_product(reads: AsyncEngine, product_id: UUID) -> ProductOut:
-    """One statement on an autocommit connection: a single read needs no transaction."""
-    async with reads.connect() as conn:
-        row = await repo.read_product(conn, product_id)
+async def get_product(reads: DriverPool, product_id: UUID) -> Mapping[str, Any]:
+    """A product as a plain row in ProductOut's shape: one statement, no transaction."""
+    row = await repo.read_product(reads, product_id)
     if row is None:
         raise ProductNotFound(f"No product {product_id}.")
-    return ProductOut.model_validate(row)
+    return row
 
 
 async def list_products(
-    reads: AsyncEngine,
+    reads: DriverPool,
     *,
     limit: int,
     after: Keyset | None,
     q: str | None,
     active: bool | None,
     ids: Sequence[UUID] | None,
-) -> Page[ProductOut]:
-    async with reads.connect() as conn:
-        rows = await repo.list_products(
-            conn, limit=limit + 1, after=after, q=q, active=active, ids=ids
-        )
-    return page_of(ProductOut, rows, limit)
+) -> dict[str, Any]:
+    """A page (`Page[ProductOut]`'s shape, as plain data) of products matching the filters."""
+    rows = await repo.list_products(
+        reads, limit=limit + 1, after=after, q=q, active=active, ids=ids
+    )
+    return page_of_rows(rows, limit)
 
 
 async def has_products(session: AsyncSession) -> bool:

@@ -29,6 +29,11 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     order_id: Mapped[uuid.UUID | None]
+    # The database session (backend pid and its start) of the request holding the claim:
+    # while it lives the request may still finish; once it is gone, so is the request.
+    claimer_pid: Mapped[int | None] = mapped_column(Integer)
+    claimer_started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The lease: a claim older than this is taken over even if its session still lives.
     claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,83 +1,83 @@
-"""SQL for Idempotency-Keys; every function runs in the caller's transaction."""
+"""SQL for Idempotency-Keys.
+
+The request path (claim, read, release) runs single statements on the API's driver pool:
+each is its own transaction, and each is safe to run twice (the pool repeats a statement
+whose connection dropped), as its docstring says. Housekeeping runs in the worker's session.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.db import DriverPool
 from shop_orders.idempotency.models import Claim, IdempotencyKey
+
+# Insert the key, or take over an expired key or a claim of the same request whose holder
+# is gone: its database session ended (its API process died) or its lease ran out. The
+# holder's session is this statement's own backend, as (pid, start), so that a reused pid is
+# not mistaken for it; where that cannot be read, only the lease counts. A repeat of this
+# very claim (same token, after a dropped connection) succeeds again.
+_CLAIM = """
+INSERT INTO idempotency_keys AS k (customer_id, key, fingerprint, claim_token, claimer_pid,
+                                   claimer_started, claimed_until, expires_at)
+VALUES ($1, $2, $3, $4, pg_backend_pid(),
+        (SELECT backend_start FROM pg_stat_get_activity(pg_backend_pid())),
+        now() + make_interval(secs => $5), now() + make_interval(secs => $6))
+ON CONFLICT (customer_id, key) DO UPDATE
+   SET fingerprint = excluded.fingerprint, claim_token = excluded.claim_token,
+       claimer_pid = excluded.claimer_pid, claimer_started = excluded.claimer_started,
+       response_status = NULL, response_body = NULL, order_id = NULL,
+       claimed_until = excluded.claimed_until, expires_at = excluded.expires_at,
+       created_at = now()
+ WHERE k.expires_at < now()
+    OR (k.response_status IS NULL AND k.claim_token = excluded.claim_token)
+    OR (k.response_status IS NULL AND k.fingerprint = excluded.fingerprint
+        AND (k.claimed_until < now()
+             OR (k.claimer_started IS NOT NULL
+                 AND NOT EXISTS (SELECT FROM pg_stat_get_activity(k.claimer_pid) AS h
+                                  WHERE h.backend_start = k.claimer_started))))
+RETURNING k.claim_token
+"""
+_STATE = """
+SELECT fingerprint, claim_token, response_status, response_body::text AS response_body, order_id
+  FROM idempotency_keys WHERE customer_id = $1 AND key = $2
+"""
+# Only the claim's own holder frees it, and only while it has no response.
+_RELEASE = """
+DELETE FROM idempotency_keys
+ WHERE customer_id = $1 AND key = $2 AND claim_token = $3 AND response_status IS NULL
+"""
 
 
 async def try_claim(
-    session: AsyncSession, claim: Claim, *, ttl_seconds: int, claim_seconds: int
+    driver: DriverPool, claim: Claim, *, ttl_seconds: int, claim_seconds: int
 ) -> bool:
-    """Insert the key, or take over an expired key or an abandoned claim of the same request.
-
-    False when somebody else's row stands; it is locked then, until the transaction ends.
-    """
-    now = func.now()
-    table = IdempotencyKey.__table__
-    stmt = insert(IdempotencyKey).values(
-        customer_id=claim.customer_id,
-        key=claim.key,
-        fingerprint=claim.fingerprint,
-        claim_token=claim.token,
-        claimed_until=now + timedelta(seconds=claim_seconds),
-        expires_at=now + timedelta(seconds=ttl_seconds),
+    """True if `claim` holds the key now; False if somebody else's row stands."""
+    row = await driver.fetchrow(
+        _CLAIM,
+        claim.customer_id,
+        claim.key,
+        claim.fingerprint,
+        claim.token,
+        float(claim_seconds),
+        float(ttl_seconds),
     )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[IdempotencyKey.customer_id, IdempotencyKey.key],
-        set_={
-            "fingerprint": stmt.excluded.fingerprint,
-            "claim_token": stmt.excluded.claim_token,
-            "response_status": None,
-            "response_body": None,
-            "order_id": None,
-            "claimed_until": stmt.excluded.claimed_until,
-            "expires_at": stmt.excluded.expires_at,
-            "created_at": now,
-        },
-        where=or_(
-            table.c.expires_at < now,
-            (table.c.response_status.is_(None))
-            & (table.c.claimed_until < now)
-            & (table.c.fingerprint == stmt.excluded.fingerprint),
-        ),
-    ).returning(IdempotencyKey.key)
-    return (await session.execute(upsert)).first() is not None
+    return row is not None
 
 
-async def get(
-    session: AsyncSession, claim: Claim
-) -> Row[tuple[str, int | None, dict[str, Any] | None]]:
-    """The claimed key's fingerprint and stored response (both NULL while in flight)."""
-    stmt = select(
-        IdempotencyKey.fingerprint, IdempotencyKey.response_status, IdempotencyKey.response_body
-    ).where(IdempotencyKey.customer_id == claim.customer_id, IdempotencyKey.key == claim.key)
-    return (await session.execute(stmt)).one()
+async def state(driver: DriverPool, claim: Claim) -> dict[str, Any] | None:
+    """The key's row as it is now (fingerprint, claim_token, response_status,
+    response_body as JSON text, order_id); None if there is none."""
+    row = await driver.fetchrow(_STATE, claim.customer_id, claim.key)
+    return None if row is None else dict(row)
 
 
-async def store_response(
-    session: AsyncSession, claim: Claim, *, status: int, body: dict[str, Any], order_id: UUID
-) -> bool:
-    """Store the response if `claim` still holds the key, unfinished; False otherwise."""
-    result = await session.execute(
-        update(IdempotencyKey)
-        .where(_held_by(claim))
-        .values(response_status=status, response_body=body, order_id=order_id)
-        .returning(IdempotencyKey.key)
-    )
-    return result.first() is not None
-
-
-async def delete_claim(session: AsyncSession, claim: Claim) -> None:
-    """Delete the key if `claim` still holds it, unfinished."""
-    await session.execute(delete(IdempotencyKey).where(_held_by(claim)))
+async def release(driver: DriverPool, claim: Claim) -> None:
+    """Delete the key if `claim` still holds it, unfinished (a repeat deletes nothing)."""
+    await driver.fetch(_RELEASE, claim.customer_id, claim.key, claim.token)
 
 
 async def delete_expired(session: AsyncSession, *, batch: int) -> int:
@@ -94,13 +94,3 @@ async def delete_expired(session: AsyncSession, *, batch: int) -> int:
         .returning(IdempotencyKey.key)
     )
     return len(result.all())
-
-
-def _held_by(claim: Claim) -> ColumnElement[bool]:
-    """The key's row, while this claim (not a takeover) holds it and it has no response."""
-    return and_(
-        IdempotencyKey.customer_id == claim.customer_id,
-        IdempotencyKey.key == claim.key,
-        IdempotencyKey.claim_token == claim.token,
-        IdempotencyKey.response_status.is_(None),
-    )

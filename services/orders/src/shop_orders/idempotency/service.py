@@ -1,13 +1,14 @@
-"""Idempotency-Key rules: claim a key, complete it with the response, or release it.
+"""Idempotency-Key rules: claim a key, answer from it, or release it.
 
-A request first *claims* its (customer, key) in a short transaction of its own, so that a
+A request first *claims* its (customer, key) in a statement of its own, so that a
 concurrent duplicate sees the claim at once (409) instead of waiting. The response is
-stored by `complete` inside the transaction that creates the order, so the order and its
-replayable response commit together or not at all. A claim whose request died is taken
-over after `claim_seconds`; a key is forgotten after `ttl_seconds`.
+stored by the statement that creates the order (`orders.repository.insert_placed`), so the
+order and its replayable response commit together or not at all. A claim whose request
+died is taken over as soon as its database session is gone (its API process was killed),
+or after `claim_seconds` at the latest; a key is forgotten after `ttl_seconds`.
 
-`claim`, `complete` and `release` run in the caller's transaction (the order service
-begins it); `purge_expired` is a unit of work of its own (the worker's housekeeping).
+Each function here is one statement on the API's driver pool, its own unit of work;
+`purge_expired` is the worker's housekeeping, in a session.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_common.db import DriverPool
 from shop_orders.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyRequired,
@@ -32,8 +34,8 @@ from shop_orders.idempotency.models import Claim
 __all__ = [
     "Claim",
     "StoredResponse",
+    "answer_of",
     "claim",
-    "complete",
     "fingerprint",
     "purge_expired",
     "release",
@@ -41,14 +43,17 @@ __all__ = [
 ]
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    """The answer to a keyed request: stored with its effect, replayed for a duplicate."""
+    """The answer to a keyed request: stored with its effect, replayed for a duplicate.
+    `body` is the JSON text as stored, sent as it is the first time and every time after."""
 
     status: int
-    body: dict[str, Any]
+    body: str
+    order_id: UUID
     replayed: bool = False
 
 
@@ -66,37 +71,47 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, claim: Claim, *, ttl_seconds: int, claim_seconds: int
+    driver: DriverPool, claim: Claim, *, ttl_seconds: int, claim_seconds: int
 ) -> StoredResponse | None:
     """None: this request owns the key now. Otherwise the response to replay; or 409/422."""
-    if await repo.try_claim(session, claim, ttl_seconds=ttl_seconds, claim_seconds=claim_seconds):
+    if await repo.try_claim(driver, claim, ttl_seconds=ttl_seconds, claim_seconds=claim_seconds):
         return None
-    # The refused upsert locked the row, so this reads its latest committed state.
-    row = await repo.get(session, claim)
-    if row.fingerprint != claim.fingerprint:
+    row = await repo.state(driver, claim)
+    if row is None:  # the row went (expired and purged) between the two statements
+        raise IdempotencyKeyInFlight(_IN_FLIGHT, headers={"Retry-After": "1"})
+    if row["fingerprint"] != claim.fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body; use a new key."
         )
-    if row.response_status is None or row.response_body is None:
-        raise IdempotencyKeyInFlight(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-    return StoredResponse(status=row.response_status, body=row.response_body, replayed=True)
+    stored = _stored(row, replayed=True)
+    if stored is None:
+        raise IdempotencyKeyInFlight(_IN_FLIGHT, headers={"Retry-After": "1"})
+    return stored
 
 
-async def complete(
-    session: AsyncSession, claim: Claim, response: StoredResponse, order_id: UUID
-) -> bool:
-    """Store the response in the caller's transaction; False if the claim was taken over."""
-    return await repo.store_response(
-        session, claim, status=response.status, body=response.body, order_id=order_id
-    )
+async def answer_of(driver: DriverPool, claim: Claim) -> StoredResponse | None:
+    """The response stored under the key by `claim`'s own request, if it stored one: after
+    a dropped connection left it unknown whether the order's statement committed."""
+    row = await repo.state(driver, claim)
+    if row is None or row["claim_token"] != claim.token:
+        return None
+    return _stored(row, replayed=False)
 
 
-async def release(session: AsyncSession, claim: Claim) -> None:
+async def release(driver: DriverPool, claim: Claim) -> None:
     """Forget an unfinished claim so the client may retry with the same key."""
-    await repo.delete_claim(session, claim)
+    await repo.release(driver, claim)
+
+
+def _stored(row: dict[str, Any], *, replayed: bool) -> StoredResponse | None:
+    if row["response_status"] is None or row["response_body"] is None:
+        return None
+    return StoredResponse(
+        status=row["response_status"],
+        body=row["response_body"],
+        order_id=row["order_id"],
+        replayed=replayed,
+    )
 
 
 async def purge_expired(session: AsyncSession, *, batch: int = 1000) -> int:

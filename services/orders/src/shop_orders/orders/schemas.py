@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shop_common.web import WholeNumber
 from shop_orders.orders.models import OrderStatus, PricingSource
 
 MAX_LINES = 50
@@ -22,7 +23,7 @@ class _Input(BaseModel):
 class LineIn(_Input):
     # FastAPI validates parsed JSON in python mode, where strict UUIDs must be UUID objects.
     product_id: Annotated[UUID, Field(strict=False)]
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class OrderCreate(_Input):
@@ -49,7 +50,10 @@ class LineOut(BaseModel):
     quantity: int
 
 
-class OrderOut(BaseModel):
+class PlacedOrderBody(BaseModel):
+    """`OrderOut` but for its timestamps: what placement knows before the database stamps
+    the order (the statement that writes it adds them to the stored response)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
@@ -62,5 +66,8 @@ class OrderOut(BaseModel):
     pricing_source: PricingSource = Field(
         description="`replica` when Catalog was unreachable and the local copy priced it"
     )
+
+
+class OrderOut(PlacedOrderBody):
     created_at: datetime
     updated_at: datetime

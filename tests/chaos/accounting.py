@@ -19,14 +19,16 @@ What counts as a violation (each is listed with a few example ids):
 - duplicated, key: two different order ids answered for one key, or an answer that is not
   the order the key row stores.
 - duplicated, keyless order: an order no Idempotency-Key row points at.
-- duplicated, stock moved twice: more than one `catalog.stock.reserved.v1` or
-  `catalog.stock.released.v1` for one order, both reserved and rejected, or more than one
-  `orders.order.placed.v1`.
+- duplicated, stock moved twice: Catalog answered an order more often than Orders asked
+  (more `catalog.stock.reserved.v1` + `.rejected.v1` than `orders.order.placed.v1`, more
+  `.released.v1` than `orders.order.cancelled.v1`: the saga sends a placement or a cancel
+  again when no answer came and each copy gets one answer, ADR 0012), or both reserved and
+  rejected.
 - stock: a product where initial != available + reserved, available < 0, or reserved !=
   the units of its CONFIRMED orders (and of its RESERVED reservations).
 - cancel not honoured: a cancel answered 200 whose order is not CANCELLED at the end, or
-  whose reservation is still held, or was released other than exactly once after it had
-  been reserved.
+  whose reservation is still held, or that was reserved and never released (or released
+  and never reserved).
 - cancelled unasked: a CANCELLED order nobody asked to cancel (the PENDING sweeper).
 """
 
@@ -68,7 +70,7 @@ VIOLATIONS = {
     "stuck_disagreeing": "stuck: order and Catalog reservation disagree",
     "duplicated_key": "duplicated: two orders answered for one key",
     "duplicated_keyless": "duplicated: an order no key points at",
-    "duplicated_stock": "duplicated: stock moved (or order placed) twice",
+    "duplicated_stock": "duplicated: Catalog answered more than asked",
     "stock": "stock: product not conserved",
     "cancel_not_honoured": "cancels: a 200 cancel not honoured",
     "cancelled_unasked": "cancels: CANCELLED although nobody asked",
@@ -243,14 +245,12 @@ async def account(conn: asyncpg.Connection, ledger: Ledger, run: Run) -> Account
             v["refused"].append(f"{place.key}:{place.final}")
     v["duplicated_keyless"] = sorted(set(orders) - {o for o in keyed.values() if o})
     for order_id in orders:
-        moved = [
-            events[("catalog.stock.reserved.v1", order_id)] > 1,
-            events[("catalog.stock.released.v1", order_id)] > 1,
-            events[("catalog.stock.reserved.v1", order_id)]
-            and events[("catalog.stock.rejected.v1", order_id)],
-            events[("orders.order.placed.v1", order_id)] > 1,
-        ]
-        if any(moved):
+        asked, answered = _asked_and_answered(events, order_id)
+        if (
+            answered["reserved"] + answered["rejected"] > asked["placed"]
+            or (answered["reserved"] and answered["rejected"])
+            or answered["released"] > asked["cancelled"]
+        ):
             v["duplicated_stock"].append(order_id)
 
     # The saga at rest.
@@ -271,13 +271,12 @@ async def account(conn: asyncpg.Connection, ledger: Ledger, run: Run) -> Account
     honoured = [c for c in ledger.cancels if c.final == 200]
     for cancel in honoured:
         oid = str(cancel.order_id)
-        reserved = events[("catalog.stock.reserved.v1", oid)]
-        released = events[("catalog.stock.released.v1", oid)]
+        _, answered = _asked_and_answered(events, oid)
         if (
             cancel.answered_status != "CANCELLED"
             or orders.get(oid, ("?",))[0] != "CANCELLED"
             or reservations.get(oid) in (None, "RESERVED")
-            or released != min(reserved, 1)
+            or bool(answered["reserved"]) != bool(answered["released"])
         ):
             v["cancel_not_honoured"].append(oid)
     v["cancelled_unasked"] = sorted(
@@ -360,6 +359,25 @@ def _story(request: Request) -> str:
     told = ", ".join(f"{phase}: {outcome} x{len(list(same))}" for (phase, outcome), same in runs)
     first, last = request.attempts[0].at, request.attempts[-1].at
     return f"{request.op} {request.key or request.order_id} ({first:.1f}s-{last:.1f}s): {told}"
+
+
+def _asked_and_answered(
+    events: Counter[tuple[str, str]], order_id: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """How often Orders asked (placed, cancelled) and Catalog answered, from the outboxes.
+
+    Orders sends a placement or a cancel again when no answer came (ADR 0012) and Catalog
+    answers each copy, moving stock only the first time: so an answer may repeat, but never
+    more often than it was asked for.
+    """
+    asked = {
+        kind: events[(f"orders.order.{kind}.v1", order_id)] for kind in ("placed", "cancelled")
+    }
+    answered = {
+        kind: events[(f"catalog.stock.{kind}.v1", order_id)]
+        for kind in ("reserved", "rejected", "released")
+    }
+    return asked, answered
 
 
 def _units(rows: Iterable[asyncpg.Record]) -> dict[str, int]:

@@ -56,7 +56,10 @@ async def test_orders_sends_a_cancel_again_when_catalog_never_reported_the_relea
         order_id,
     )
     await sdb.execute(
-        "UPDATE orders.orders SET updated_at = updated_at - interval '10 minutes' WHERE id = $1",
+        # next_check_at too: the worker's own reconcile may have looked at the order meanwhile
+        # and set its next look after `now()`.
+        "UPDATE orders.orders SET updated_at = updated_at - interval '10 minutes',"
+        " next_check_at = now() - interval '1 second' WHERE id = $1",
         uuid.UUID(order_id),
     )
     repaired_before = counted("release_unacknowledged", "repaired")

@@ -20,6 +20,8 @@ class OrdersSettings(ServiceSettings):
     metrics_port: int = 9202
     database_url: str = "postgresql+asyncpg://orders_svc@127.0.0.1:5432/shop"
     db_schema: str = SCHEMA
+    # Placement runs on the driver pool (ADR 0015): an Orders API cannot do without one.
+    db_driver_pool_size: int = Field(default=10, ge=1, le=200)
 
     catalog_url: str = "http://127.0.0.1:8001"
     catalog_connect_timeout: float = Field(default=0.5, gt=0)

@@ -192,6 +192,23 @@ async def test_malformed_messages_are_parked_and_the_consumer_keeps_going(db, ki
     assert await effects(db) == Counter({good.id: 1})
 
 
+async def test_an_event_from_another_producer_than_its_types_owner_is_parked(db, kit) -> None:
+    """`orders.*` comes from /orders only: a forged cancel (another service, or anyone with
+    broker access) would release stock, so it is parked, never applied."""
+    consumer = consumer_for(db, kit, {CANCELLED: record_effect(db)})
+    forged, genuine = cancelled(source="/catalog"), cancelled()
+    async with kit.running(consumer):
+        await publish(kit, to_message(forged), to_message(genuine))
+        [message] = await parked(kit, 1)
+        await kit.wait_until(lambda: _has_effect(db, genuine.id), what="the genuine event")
+    assert message.message_id == str(forged.id)
+    reason = str(message.headers["x-shop-parked-reason"])
+    assert reason.startswith("untrusted source")
+    assert "/orders" in reason
+    assert "/catalog" in reason
+    assert await effects(db) == Counter({genuine.id: 1})
+
+
 async def test_graceful_stop_lets_the_handler_in_progress_finish(db, kit) -> None:
     started = asyncio.Event()
 

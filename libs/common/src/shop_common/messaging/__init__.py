@@ -57,6 +57,7 @@ from shop_common.messaging.envelope import (
     Envelope,
     from_message,
     parse_envelope,
+    producer_source,
     to_message,
 )
 from shop_common.messaging.errors import (
@@ -105,6 +106,7 @@ __all__ = [
     "notify_channel",
     "outbox_table",
     "parse_envelope",
+    "producer_source",
     "record_new",
     "record_once",
     "replay_parked",

@@ -1,14 +1,15 @@
 """Idempotent event consumer: inbox rows and handler effects in one transaction, ack after commit.
 
 Deliveries are taken in batches: whatever has arrived, up to `batch_size`, in delivery
-order. Each is parsed first (unreadable, unknown or invalid -> parking queue). The rest run
-in ONE transaction: their event ids go into the inbox in one statement (an id already
-there is a duplicate, and its handler is skipped), each handler runs in turn, the
-transaction commits, and only then is each message acked. If anything in the batch fails,
-the transaction rolls back and the batch is applied again one message per transaction, so
-a failing message fails alone: it is retried through a delay queue up to `max_retries`,
-then parked with the reason (`PermanentError` parks at once). A message is acked only
-after its copy in a retry or parking queue was confirmed, so nothing is dropped;
+order. Each is parsed first (unreadable, unknown, invalid or from another producer than
+its type's owner -> parking queue). The rest run in ONE transaction: their event ids go
+into the inbox in one statement (an id already there is a duplicate, and its handler is
+skipped), each handler runs in turn, the transaction commits, and only then is each
+message acked. If anything in the batch fails, the transaction rolls back and the batch
+is applied again one message per transaction, so a failing message fails alone: it is
+retried through a delay queue up to `max_retries`, then parked with the reason
+(`PermanentError` parks at once). A message is acked only after its copy in a retry or
+parking queue was confirmed, so nothing is dropped;
 a crash in between leaves a duplicate, which the inbox absorbs.
 
 A failure of the service's own database never spends a message's retry budget: contention
@@ -42,7 +43,7 @@ from shop_common.messaging import metrics
 from shop_common.messaging._aio import wait_any
 from shop_common.messaging.backoff import Backoff
 from shop_common.messaging.connection import BrokerSession
-from shop_common.messaging.envelope import Envelope, from_message
+from shop_common.messaging.envelope import Envelope, from_message, producer_source
 from shop_common.messaging.errors import EnvelopeError, PermanentError
 from shop_common.messaging.failures import Failure, failure_of
 from shop_common.messaging.inbox import record_new
@@ -318,6 +319,12 @@ class EventConsumer:
         handler = self.handlers.get(envelope.type)
         if handler is None:  # metrics keep "unknown": types we do not know are unbounded
             return "unknown", f"no handler for type {envelope.type!r}"
+        producer = producer_source(envelope.type)
+        if envelope.source != producer:
+            reason = (
+                f"untrusted source: {envelope.type} comes from {producer}, not {envelope.source}"
+            )
+            return envelope.type, reason
         try:
             payload = parse_payload(envelope.type, envelope.data)
         except (ValidationError, UnknownEventTypeError) as exc:

@@ -55,6 +55,15 @@ class Envelope:
             raise ValueError("time must be timezone-aware")
 
 
+def producer_source(event_type: str) -> str:
+    """The only `source` an event of this type may come from: `/<first segment>`.
+
+    Types are named `<producer>.<aggregate>.<what happened>.v<n>`, so `catalog.*` comes
+    from `/catalog` and `orders.*` from `/orders`; consumers park anything else.
+    """
+    return "/" + event_type.split(".", 1)[0]
+
+
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, as the CloudEvents spec and SDK write it."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -72,3 +73,30 @@ async def lock_stale_pending(
         .execution_options(populate_existing=True)
     )
     return (await session.scalars(stmt)).all()
+
+
+_ORDERS = cast(Table, Order.__table__)
+# The saga's status changes, as plain statements built once: the consumer applies one per
+# event, and loading the order through the ORM (identity map, flush, refresh) cost more
+# than the SQL.
+_LOCK_STATUS = select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("id")).with_for_update()
+_SAVE_STATUS = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("key"))
+    .values(status=bindparam("status"), status_reason=bindparam("reason"), updated_at=func.now())
+)
+
+
+async def lock_status(session: AsyncSession, order_id: UUID) -> Order | None:
+    """The order's status, locked FOR UPDATE, as an `Order` outside the session that knows
+    only its id and status: enough to apply a saga transition, which `save_status` writes."""
+    status = await session.scalar(_LOCK_STATUS, {"id": order_id})
+    if status is None:
+        return None
+    return Order(id=order_id, status=status)
+
+
+async def save_status(session: AsyncSession, order: Order) -> None:
+    """Write a transition of an order from `lock_status`; `updated_at` becomes now()."""
+    values = {"key": order.id, "status": order.status, "reason": order.status_reason}
+    await session.execute(_SAVE_STATUS, values)

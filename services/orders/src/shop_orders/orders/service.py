@@ -151,20 +151,27 @@ async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) 
 
 async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
     """Catalog reserved the order's stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True, lines=False)
+    order = await repo.lock_status(session, order_id)
     if order is None:
         log.warning("stock reserved for unknown order %s", order_id)
         return
-    await _emit(session, order.confirm())
+    await _settle(session, order, order.confirm())
 
 
 async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> None:
     """Catalog could not reserve the stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True, lines=False)
+    order = await repo.lock_status(session, order_id)
     if order is None:
         log.warning("stock rejected for unknown order %s", order_id)
         return
-    await _emit(session, order.reject(reason))
+    await _settle(session, order, order.reject(reason))
+
+
+async def _settle(session: AsyncSession, order: Order, event: OrderEvent | None) -> None:
+    """Write the saga's transition (none: a late or repeated outcome) and its event."""
+    if event is not None:
+        await repo.save_status(session, order)
+        await _emit(session, event)
 
 
 async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:

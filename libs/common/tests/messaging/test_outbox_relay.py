@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shop_common.events import EventType, OrderCancelledV1, ProductSnapshotV1
 from shop_common.messaging import (
     Backoff,
+    Envelope,
     EventConsumer,
     OutboxRelay,
     delete_published,
     delete_received,
     notify_channel,
+    to_message,
 )
 from shop_common.tracing import trace_context
 
@@ -389,3 +391,66 @@ async def test_draining_a_backlog_counts_it_on_a_timer_not_every_pass(db, kit, e
     assert passes == 5
     assert len(counts) == 1
     assert metric(db, "shop_outbox_published_total") == 50
+
+
+async def test_a_consumers_events_wake_its_own_relay_without_a_notify(
+    db, kit, engine, pg_admin_url
+) -> None:
+    """Handlers' events are published at once by the relay of the same process, which the
+    consumer wakes after its commit; no NOTIFY is sent for them (it is for other processes)."""
+    spy = await kit.spy_queue(str(EventType.PRODUCT_UPDATED_V1))
+    produced: list[uuid.UUID] = []
+
+    async def handler(session, envelope, payload: OrderCancelledV1) -> None:
+        event = await db.outbox.enqueue(
+            session, EventType.PRODUCT_UPDATED_V1, (p := snapshot()), subject=p.id
+        )
+        produced.append(event.id)
+
+    notifications: list[str] = []
+    listener = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
+    channel = notify_channel(db.outbox_table)
+    await listener.add_listener(
+        channel, lambda _conn, _pid, name, _payload: notifications.append(name)
+    )
+    relay = relay_for(db, kit, engine, poll_interval=30)  # only a wake-up can be quick
+    consumer = EventConsumer(
+        amqp_url=kit.amqp_url,
+        sessionmaker=db.sessions,
+        inbox=db.inbox_table,
+        topology=kit.topology(),
+        handlers={str(EventType.ORDER_CANCELLED_V1): handler},
+    )
+    try:
+        async with kit.running(relay, consumer):
+            await asyncio.sleep(0.3)  # the relay's first pass is done: it waits
+            exchange = await kit.channel.get_exchange(kit.exchange)
+            order_id = uuid.uuid4()
+            cancelled = OrderCancelledV1(order_id=order_id)
+            await exchange.publish(
+                to_message(
+                    Envelope(
+                        id=uuid.uuid4(),
+                        source="/orders",
+                        type=str(EventType.ORDER_CANCELLED_V1),
+                        subject=str(order_id),
+                        time=datetime.now(UTC),
+                        data=cancelled.to_event_data(),
+                    )
+                ),
+                routing_key=str(EventType.ORDER_CANCELLED_V1),
+            )
+            await kit.wait_until(lambda: _published_all(db, engine, produced), within=5)
+        assert [m.message_id for m in await kit.drain(spy)] == [str(i) for i in produced]
+        assert notifications == []
+        # Outside a consumer the outbox still notifies (an API's relay is elsewhere).
+        await enqueue(db)
+        await asyncio.sleep(0.2)
+        assert notifications == [channel]
+    finally:
+        await listener.close()
+
+
+async def _published_all(db, engine: AsyncEngine, ids: list[uuid.UUID]) -> bool:
+    stored = await rows(db, engine)
+    return bool(ids) and all(stored[i].published_at is not None for i in ids)

@@ -47,6 +47,7 @@ from shop_common.messaging.envelope import Envelope, from_message, producer_sour
 from shop_common.messaging.errors import EnvelopeError, PermanentError
 from shop_common.messaging.failures import Failure, failure_of
 from shop_common.messaging.inbox import record_new
+from shop_common.messaging.outbox import WAKE_AFTER_COMMIT, wake_local_relays
 from shop_common.messaging.parking import (
     LAST_ERROR_HEADER,
     PARKED_AT_HEADER,
@@ -401,17 +402,21 @@ class EventConsumer:
 
     async def _transaction(self, batch: Sequence[_Delivery]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        async with self.sessionmaker() as session, session.begin():
-            new = await record_new(session, self.inbox, [d.envelope for d in batch])
-            for delivery in batch:
-                envelope = delivery.envelope
-                if envelope.id not in new:
-                    outcomes.append(Outcome.DUPLICATE)
-                    continue
-                new.discard(envelope.id)  # a second copy in the same batch is a duplicate
-                with trace_context(envelope.traceparent):
-                    await delivery.handler(session, envelope, delivery.payload)
-                outcomes.append(Outcome.HANDLED)
+        wakes: set[str] = set()  # outboxes the handlers wrote to, whose relays run here
+        async with self.sessionmaker() as session:
+            session.info[WAKE_AFTER_COMMIT] = wakes
+            async with session.begin():
+                new = await record_new(session, self.inbox, [d.envelope for d in batch])
+                for delivery in batch:
+                    envelope = delivery.envelope
+                    if envelope.id not in new:
+                        outcomes.append(Outcome.DUPLICATE)
+                        continue
+                    new.discard(envelope.id)  # a second copy in the batch is a duplicate
+                    with trace_context(envelope.traceparent):
+                        await delivery.handler(session, envelope, delivery.payload)
+                    outcomes.append(Outcome.HANDLED)
+        wake_local_relays(wakes)  # committed: this process's relay publishes at once
         return outcomes
 
     async def _diagnose(self, exc: Exception) -> Failure:

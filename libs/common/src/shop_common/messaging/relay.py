@@ -32,7 +32,7 @@ from shop_common.messaging.backoff import Backoff
 from shop_common.messaging.connection import BrokerSession
 from shop_common.messaging.envelope import Envelope, to_frame
 from shop_common.messaging.errors import BrokerUnavailableError
-from shop_common.messaging.outbox import notify_channel
+from shop_common.messaging.outbox import notify_channel, register_local_relay
 from shop_common.messaging.topology import DEFAULT_EXCHANGE, declare_events_exchange
 from shop_common.tracing import TRACEPARENT_HEADER
 
@@ -122,7 +122,11 @@ class OutboxRelay:
         self._statements = _Statements(table)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set: on NOTIFY, every `poll_interval`, and after outages."""
+        """Publish until `stop` is set: on NOTIFY, every `poll_interval`, and after outages.
+
+        While it runs, units of work of this process that mark their session (the
+        consumer's) wake it directly after commit, without a NOTIFY."""
+        unregister = register_local_relay(self.name, self.wake)
         try:
             while not stop.is_set():
                 try:
@@ -139,6 +143,7 @@ class OutboxRelay:
                 if self._claimed < self.batch_size:  # a full batch: more may be waiting
                     await wait_any(stop, self._wake, max_wait=self.poll_interval)
         finally:
+            unregister()
             await self.close()
 
     def wake(self) -> None:

@@ -229,3 +229,49 @@ async def _count_is(db, n: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_batch_waits_briefly_behind_a_lock_then_goes_one_by_one(db, kit, engine) -> None:
+    """A batch holds its messages' locks until it commits, so it does not queue behind
+    another transaction for long: after `batch_lock_timeout` its messages go one by one,
+    and those wait as long as they need. Nothing is counted as a retry."""
+    rows = Table("held", MetaData(schema=db.schema), Column("k", Integer, primary_key=True))
+    async with engine.begin() as conn:
+        await conn.run_sync(rows.metadata.create_all)
+        await conn.execute(insert(rows), [{"k": 1}])
+    gate = Gate()
+    calls: Counter[uuid.UUID] = Counter()
+
+    async def apply(session, envelope: Envelope, payload: OrderCancelledV1) -> None:
+        await gate()
+        calls[envelope.id] += 1
+        if payload.reason == "locks":
+            await session.execute(select(rows.c.k).where(rows.c.k == 1).with_for_update())
+        await session.execute(insert(db.effects).values(event_id=envelope.id))
+
+    consumer = EventConsumer(
+        amqp_url=kit.amqp_url,
+        sessionmaker=db.sessions,
+        inbox=db.inbox_table,
+        topology=kit.topology(),
+        handlers={CANCELLED: apply},
+        prefetch=10,
+        batch_lock_timeout=0.2,
+    )
+    first, batch = cancelled(), [cancelled(), cancelled("locks")]
+    async with kit.running(consumer):
+        await publish(kit, first)
+        await asyncio.wait_for(gate.entered.wait(), 10)
+        await publish(kit, *batch)
+        await asyncio.sleep(0.5)
+        async with engine.connect() as holder:  # another transaction holds the row
+            await holder.execute(select(rows.c.k).with_for_update())
+            gate.open.set()
+            await asyncio.sleep(1.5)
+            # The batch gave up: its first message is in, the other one waits for the lock.
+            assert sum((await effects(db)).values()) == 2
+            await holder.rollback()
+        await kit.wait_until(lambda: _count_is(db, 3), what="every effect")
+    assert await effects(db) == Counter({e.id: 1 for e in [first, *batch]})
+    assert calls[batch[1].id] == 2  # in the batch (gave up), then alone (waited)
+    assert consumed(consumer.topology.queue, "retried") == 0

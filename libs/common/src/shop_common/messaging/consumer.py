@@ -35,7 +35,7 @@ from uuid import UUID
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
-from sqlalchemy import Table, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.events import UnknownEventTypeError, parse_payload, payload_model
@@ -149,6 +149,7 @@ class EventConsumer:
         handlers: Mapping[str, Handler],
         prefetch: int = 10,
         batch_size: int | None = None,
+        batch_lock_timeout: float = 0.2,
         shutdown_timeout: float = 10.0,
         watchdog_interval: float = 5.0,
         publish_timeout: float = 10.0,
@@ -171,6 +172,10 @@ class EventConsumer:
         self.handlers = dict(handlers)
         self.prefetch = prefetch
         self.batch_size = batch_size or prefetch
+        # A batch holds several messages' row locks until it commits: rather than wait long
+        # behind another transaction (or for PostgreSQL to break a deadlock with another
+        # replica's batch, 1 s by default), it gives up and its messages go one by one.
+        self._batch_lock_timeout = _lock_timeout(batch_lock_timeout)
         self.shutdown_timeout = shutdown_timeout
         self.watchdog_interval = watchdog_interval
         self.publish_timeout = publish_timeout
@@ -406,6 +411,8 @@ class EventConsumer:
         async with self.sessionmaker() as session:
             session.info[WAKE_AFTER_COMMIT] = wakes
             async with session.begin():
+                if len(batch) > 1:
+                    await session.execute(self._batch_lock_timeout)
                 new = await record_new(session, self.inbox, [d.envelope for d in batch])
                 for delivery in batch:
                     envelope = delivery.envelope
@@ -551,6 +558,12 @@ class EventConsumer:
             counter = metrics.EVENTS_CONSUMED.labels(self.topology.queue, event_type, outcome.value)
             self._counters[key] = counter
         counter.inc()
+
+
+def _lock_timeout(seconds: float) -> TextClause:
+    if seconds <= 0:
+        raise ValueError("batch_lock_timeout must be > 0")
+    return text(f"SET LOCAL lock_timeout = '{round(seconds * 1000)}ms'")
 
 
 def _int_header(value: object) -> int:

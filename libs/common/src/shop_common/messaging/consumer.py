@@ -183,7 +183,7 @@ class EventConsumer:
         self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
         # Between probes of a database that does not answer.
         self.pause_backoff = pause_backoff or Backoff(initial=0.5, maximum=30.0)
-        self._again_soon = Backoff(initial=0.05, maximum=5.0)  # contention, a broken connection
+        self._again = Backoff(initial=0.05, maximum=5.0)  # contention, a broken connection
         # Set while subscribed and taking work: readiness probes and tests. Cleared while
         # paused for the database, and while no broker session is up.
         self.ready = asyncio.Event()
@@ -356,7 +356,11 @@ class EventConsumer:
                         exc,
                     )
                     return [(await self._apply_one(d, link)) for d in batch]
-                return [await self._failed(batch[0], link, exc, failure)]
+                [delivery] = batch
+                if not self._uncounted(delivery, failure):
+                    return [await self._give_up(delivery, link, exc)]
+                await self._again_soon(delivery, link, exc, failure)
+        self._again.reset()
         if self._connection_losses:
             for delivery in batch:
                 self._connection_losses.pop(delivery.envelope.id, None)
@@ -369,41 +373,43 @@ class EventConsumer:
         [outcome] = await self._apply([delivery], link)
         return outcome
 
-    async def _failed(
-        self, delivery: _Delivery, link: _Link, exc: Exception, failure: Failure
-    ) -> Outcome:
-        """One message failed alone: again soon, uncounted (contention, a broken connection),
-        or retried through a delay queue / parked (its own failure)."""
+    def _uncounted(self, delivery: _Delivery, failure: Failure) -> bool:
+        """Whether one message's failure is tried again without spending its retries:
+        contention, or a broken connection (at most MAX_UNCOUNTED_CONNECTION_LOSSES in a row)."""
+        if failure is Failure.CONTENTION:
+            return True
+        if failure is not Failure.CONNECTION:
+            return False
         event_id = delivery.envelope.id
-        if failure is Failure.CONNECTION:
-            losses = self._connection_losses.get(event_id, 0) + 1
-            self._connection_losses[event_id] = losses
-            if losses > MAX_UNCOUNTED_CONNECTION_LOSSES:
-                failure = Failure.MESSAGE
-        if failure is Failure.MESSAGE:
-            self._connection_losses.pop(event_id, None)
-            event_type = delivery.envelope.type
-            if isinstance(exc, PermanentError):
-                reason = f"permanent error: {exc!r}"
-                return await self._park(delivery.message, link.dlx, event_type, reason)
-            return await self._retry_or_park(delivery.message, link.dlx, event_type, exc)
+        losses = self._connection_losses[event_id] = self._connection_losses.get(event_id, 0) + 1
+        return losses <= MAX_UNCOUNTED_CONNECTION_LOSSES
+
+    async def _again_soon(
+        self, delivery: _Delivery, link: _Link, exc: Exception, failure: Failure
+    ) -> None:
         self._infrastructure_failure(failure)
-        delay = self._again_soon.next_delay()
+        delay = self._again.next_delay()
         log.warning(
             "consumer %s: %s while handling %s %s (%r); again in %.2fs, not counted as a retry",
             self.topology.queue,
             failure.value,
             delivery.envelope.type,
-            event_id,
+            delivery.envelope.id,
             exc,
             delay,
         )
         await wait_any(link.stop, link.broker.lost, max_wait=delay)
         if link.ending:
             raise _Stopping
-        outcome = await self._apply_one(delivery, link)
-        self._again_soon.reset()
-        return outcome
+
+    async def _give_up(self, delivery: _Delivery, link: _Link, exc: Exception) -> Outcome:
+        """The message's own failure: retried through a delay queue, or parked."""
+        self._connection_losses.pop(delivery.envelope.id, None)
+        event_type = delivery.envelope.type
+        if isinstance(exc, PermanentError):
+            reason = f"permanent error: {exc!r}"
+            return await self._park(delivery.message, link.dlx, event_type, reason)
+        return await self._retry_or_park(delivery.message, link.dlx, event_type, exc)
 
     async def _transaction(self, batch: Sequence[_Delivery]) -> list[Outcome]:
         outcomes: list[Outcome] = []

@@ -17,6 +17,7 @@ from shop_common.messaging import (
     Envelope,
     EventConsumer,
     PermanentError,
+    acknowledge,
     replay_parked,
     to_message,
 )
@@ -207,6 +208,36 @@ async def test_an_event_from_another_producer_than_its_types_owner_is_parked(db,
     assert "/orders" in reason
     assert "/catalog" in reason
     assert await effects(db) == Counter({genuine.id: 1})
+
+
+async def test_an_acknowledged_type_is_validated_and_acked_without_a_transaction(db, kit) -> None:
+    """`acknowledge` is for types consumed only to keep them routable: nothing is written,
+    not even an inbox record, but a payload that does not validate is still parked."""
+    transactions = 0
+    sessions = db.sessions
+
+    def counting_sessions():
+        nonlocal transactions
+        transactions += 1
+        return sessions()
+
+    consumer = consumer_for(db, kit, {CANCELLED: acknowledge})
+    consumer.sessionmaker = counting_sessions  # type: ignore[assignment]
+    fine, invalid = cancelled(), cancelled(data={"order_id": "not-a-uuid"})
+    async with kit.running(consumer):
+        await publish(kit, to_message(fine), to_message(invalid))
+        [message] = await parked(kit, 1)
+        await kit.wait_until(lambda: _handled(kit, 1), what="the acknowledged event")
+    assert message.message_id == str(invalid.id)
+    assert transactions == 0
+    async with db.sessions() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(db.inbox_table))
+        ).scalar() == 0
+
+
+async def _handled(kit, count: int) -> bool:
+    return consumed(kit, "handled") >= count
 
 
 async def test_graceful_stop_lets_the_handler_in_progress_finish(db, kit) -> None:

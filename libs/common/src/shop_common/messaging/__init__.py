@@ -52,7 +52,7 @@ one transaction with its inbox record). Nothing connects before `run`, and
 """
 
 from shop_common.messaging.backoff import Backoff
-from shop_common.messaging.consumer import EventConsumer, Handler, Outcome
+from shop_common.messaging.consumer import EventConsumer, Handler, Outcome, acknowledge
 from shop_common.messaging.envelope import (
     Envelope,
     from_message,
@@ -96,6 +96,7 @@ __all__ = [
     "Outcome",
     "PermanentError",
     "RetentionSweeper",
+    "acknowledge",
     "declare_consumer_topology",
     "declare_events_exchange",
     "delete_published",

@@ -64,6 +64,13 @@ log = logging.getLogger(__name__)
 # that also records the event in the inbox: it must not commit, and may enqueue events.
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 
+
+async def acknowledge(session: AsyncSession, envelope: Envelope, payload: Any) -> None:
+    """The handler of a type a service consumes only to keep it routable (the relay treats
+    an unroutable event as a failure): the consumer validates the event, then acks it
+    without a transaction or an inbox record, since applying nothing twice changes nothing."""
+
+
 # A message whose own handling breaks the database connection this many times in a row,
 # while the database answers every probe, is treated as the message's failure after all:
 # it may be what crashes the backend, and retrying it uncounted would do so forever.
@@ -412,16 +419,22 @@ class EventConsumer:
         return await self._retry_or_park(delivery.message, link.dlx, event_type, exc)
 
     async def _transaction(self, batch: Sequence[_Delivery]) -> list[Outcome]:
+        applied = [d for d in batch if d.handler is not acknowledge]
+        if not applied:  # nothing to write: no transaction, no inbox record
+            return [Outcome.HANDLED] * len(batch)
         outcomes: list[Outcome] = []
         wakes: set[str] = set()  # outboxes the handlers wrote to, whose relays run here
         async with self.sessionmaker() as session:
             session.info[WAKE_AFTER_COMMIT] = wakes
             async with session.begin():
-                if len(batch) > 1:
+                if len(applied) > 1:
                     await session.execute(self._batch_lock_timeout)
-                new = await record_new(session, self.inbox, [d.envelope for d in batch])
+                new = await record_new(session, self.inbox, [d.envelope for d in applied])
                 for delivery in batch:
                     envelope = delivery.envelope
+                    if delivery.handler is acknowledge:
+                        outcomes.append(Outcome.HANDLED)
+                        continue
                     if envelope.id not in new:
                         outcomes.append(Outcome.DUPLICATE)
                         continue

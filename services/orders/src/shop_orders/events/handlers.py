@@ -6,22 +6,17 @@ commits it), so they never begin one; the services they call don't either.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.events import (
     EventType,
     ProductSnapshotV1,
     StockRejectedV1,
-    StockReleasedV1,
     StockReservedV1,
 )
-from shop_common.messaging import Envelope, Handler
+from shop_common.messaging import Envelope, Handler, acknowledge
 from shop_orders.orders import service as orders
 from shop_orders.replica import service as replica
-
-log = logging.getLogger(__name__)
 
 
 async def on_stock_reserved(session: AsyncSession, _: Envelope, event: StockReservedV1) -> None:
@@ -39,9 +34,9 @@ async def on_product_snapshot(
     await replica.record_snapshot(session, snapshot)
 
 
-async def on_stock_released(_: AsyncSession, __: Envelope, event: StockReleasedV1) -> None:
-    """The order was cancelled already; consuming the event keeps it routable."""
-    log.info("stock released for cancelled order %s", event.order_id)
+# The order was cancelled already: consuming the event keeps it routable; `acknowledge`
+# validates it and acks it without a transaction (the consumer logs each one).
+on_stock_released = acknowledge
 
 
 HANDLERS: dict[str, Handler] = {

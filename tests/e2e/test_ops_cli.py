@@ -37,7 +37,7 @@ CONFIRMED_CHAIN = [
     ("orders", "received", "catalog.stock.reserved.v1"),
     ("orders", "confirmed", "orders.order.confirmed.v1"),
     ("orders", "published", "orders.order.confirmed.v1"),
-    ("catalog", "received", "orders.order.confirmed.v1"),
+    # Catalog only acknowledges a confirmation (ADR 0011): no receipt is recorded.
 ]
 
 
@@ -126,7 +126,7 @@ async def test_the_timeline_of_a_rejected_order(shop: Shop, env: dict[str, str])
         ("catalog", "reservation rejected"),
         ("orders", "rejected"),
     ]
-    assert len(document["steps"]) == 9
+    assert len(document["steps"]) == 8  # the rejection's receipt is not recorded
 
 
 async def test_the_timeline_of_a_cancelled_order(shop: Shop, env: dict[str, str]) -> None:
@@ -142,8 +142,8 @@ async def test_the_timeline_of_a_cancelled_order(shop: Shop, env: dict[str, str]
     )
 
     assert document["order"]["status"] == "CANCELLED"
-    assert chain(document)[:9] == CONFIRMED_CHAIN
-    assert chain(document)[9:] == [
+    assert chain(document)[:8] == CONFIRMED_CHAIN
+    assert chain(document)[8:] == [
         ("orders", "cancelled", "orders.order.cancelled.v1"),
         ("orders", "published", "orders.order.cancelled.v1"),
         ("catalog", "received", "orders.order.cancelled.v1"),
@@ -373,3 +373,16 @@ async def test_reconcile_runs_each_services_own_reconciliation(
     assert set(services["orders"]["found"]) == {"release_unacknowledged", "pending_overdue"}
     assert set(services["catalog"]["found"]) == {"stock_reserved_mismatch"}
     assert services["catalog"]["found"] == services["catalog"]["repaired"]
+
+
+def test_the_timeline_waits_for_no_receipt_of_what_consumers_only_acknowledge() -> None:
+    from shop_catalog.events.handlers import HANDLERS as CATALOG_HANDLERS
+    from shop_common.messaging import acknowledge
+    from shop_ops.timeline import UNRECORDED
+    from shop_orders.events.handlers import HANDLERS as ORDERS_HANDLERS
+
+    acknowledged = {
+        t for handlers in (CATALOG_HANDLERS, ORDERS_HANDLERS) for t, h in handlers.items()
+        if h is acknowledge
+    }  # fmt: skip
+    assert acknowledged == UNRECORDED

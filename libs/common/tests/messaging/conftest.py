@@ -115,8 +115,10 @@ class Kit:
         self._topologies: list[ConsumerTopology] = []
 
     def topology(self, **options: Any) -> ConsumerTopology:
-        """This test's consumer topology; its queues and exchanges are deleted afterwards."""
-        topology = ConsumerTopology(service=self.names, exchange=self.exchange, **options)
+        """This test's consumer topology; its queues and exchanges are deleted afterwards.
+
+        `service` defaults to the test's prefix (give a second consumer another one)."""
+        topology = ConsumerTopology(**{"service": self.names, "exchange": self.exchange, **options})
         self._topologies.append(topology)
         return topology
 

@@ -18,6 +18,7 @@ from shop_common.messaging import (
     EventConsumer,
     ParkedOutcome,
     PermanentError,
+    acknowledge,
     replay_parked,
     to_message,
 )
@@ -191,6 +192,53 @@ async def test_malformed_messages_are_parked_and_the_consumer_keeps_going(db, ki
     assert reasons == ["invalid payload", "malformed envelope", "malformed envelope"]
     assert [m.body for m in messages if m.message_id == "m1"] == [b'{"order_id": "x"}']
     assert await effects(db) == Counter({good.id: 1})
+
+
+async def test_an_event_from_another_producer_than_its_types_owner_is_parked(db, kit) -> None:
+    """`orders.*` comes from /orders only: a forged cancel (another service, or anyone with
+    broker access) would release stock, so it is parked, never applied."""
+    consumer = consumer_for(db, kit, {CANCELLED: record_effect(db)})
+    forged, genuine = cancelled(source="/catalog"), cancelled()
+    async with kit.running(consumer):
+        await publish(kit, to_message(forged), to_message(genuine))
+        [message] = await parked(kit, 1)
+        await kit.wait_until(lambda: _has_effect(db, genuine.id), what="the genuine event")
+    assert message.message_id == str(forged.id)
+    reason = str(message.headers["x-shop-parked-reason"])
+    assert reason.startswith("untrusted source")
+    assert "/orders" in reason
+    assert "/catalog" in reason
+    assert await effects(db) == Counter({genuine.id: 1})
+
+
+async def test_an_acknowledged_type_is_validated_and_acked_without_a_transaction(db, kit) -> None:
+    """`acknowledge` is for types consumed only to keep them routable: nothing is written,
+    not even an inbox record, but a payload that does not validate is still parked."""
+    transactions = 0
+    sessions = db.sessions
+
+    def counting_sessions():
+        nonlocal transactions
+        transactions += 1
+        return sessions()
+
+    consumer = consumer_for(db, kit, {CANCELLED: acknowledge})
+    consumer.sessionmaker = counting_sessions  # type: ignore[assignment]
+    fine, invalid = cancelled(), cancelled(data={"order_id": "not-a-uuid"})
+    async with kit.running(consumer):
+        await publish(kit, to_message(fine), to_message(invalid))
+        [message] = await parked(kit, 1)
+        await kit.wait_until(lambda: _handled(kit, 1), what="the acknowledged event")
+    assert message.message_id == str(invalid.id)
+    assert transactions == 0
+    async with db.sessions() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(db.inbox_table))
+        ).scalar() == 0
+
+
+async def _handled(kit, count: int) -> bool:
+    return consumed(kit, "handled") >= count
 
 
 async def test_graceful_stop_lets_the_handler_in_progress_finish(db, kit) -> None:

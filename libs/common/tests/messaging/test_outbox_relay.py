@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shop_common.events import EventType, OrderCancelledV1, ProductSnapshotV1
 from shop_common.messaging import (
     Backoff,
+    Envelope,
     EventConsumer,
     OutboxRelay,
     delete_published,
     delete_received,
     notify_channel,
+    to_message,
 )
 from shop_common.tracing import trace_context
 
@@ -295,6 +297,43 @@ async def test_run_wakes_on_notify_and_survives_a_database_disconnect(db, kit, e
     assert [m.message_id for m in await kit.drain(spy)] == [str(first), str(second)]
 
 
+async def test_run_listens_again_at_once_when_every_pooled_connection_died(
+    db, kit, engine, pg_admin_url: str
+) -> None:
+    """After `pg_terminate_backend` of all its backends (a failover), the relay must not walk
+    the dead pooled connections one backoff at a time to LISTEN again (found by make chaos:
+    15-45 s without publishing)."""
+    spy = await kit.spy_queue()
+    relays = create_async_engine(
+        pg_admin_url,
+        pool_size=8,
+        connect_args={"server_settings": {"application_name": "relay-failover-test"}},
+    )
+    relay = relay_for(db, kit, relays, poll_interval=30)  # only NOTIFY wakes it quickly
+    try:
+        async with kit.running(relay):
+            await asyncio.sleep(0.3)
+
+            async def hold() -> None:
+                async with relays.connect() as conn:
+                    await conn.exec_driver_sql("SELECT pg_sleep(0.2)")
+
+            await asyncio.gather(*(hold() for _ in range(6)))  # six idle pooled connections
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'relay-failover-test'"
+                )
+            await asyncio.sleep(0.5)
+            [event] = await enqueue(db)
+            await kit.wait_until(
+                lambda: _published(db, engine, event), within=3, what="prompt recovery"
+            )
+    finally:
+        await relays.dispose()
+    assert [m.message_id for m in await kit.drain(spy)] == [str(event)]
+
+
 async def _published(db, engine: AsyncEngine, event_id: uuid.UUID) -> bool:
     return (await rows(db, engine))[event_id].published_at is not None
 
@@ -389,3 +428,93 @@ async def test_draining_a_backlog_counts_it_on_a_timer_not_every_pass(db, kit, e
     assert passes == 5
     assert len(counts) == 1
     assert metric(db, "shop_outbox_published_total") == 50
+
+
+async def test_a_consumers_events_wake_its_own_relay_without_a_notify(
+    db, kit, engine, pg_admin_url
+) -> None:
+    """Handlers' events are published at once by the relay of the same process, which the
+    consumer wakes after its commit; no NOTIFY is sent for them (it is for other processes)."""
+    spy = await kit.spy_queue(str(EventType.PRODUCT_UPDATED_V1))
+    produced: list[uuid.UUID] = []
+
+    async def handler(session, envelope, payload: OrderCancelledV1) -> None:
+        event = await db.outbox.enqueue(
+            session, EventType.PRODUCT_UPDATED_V1, (p := snapshot()), subject=p.id
+        )
+        produced.append(event.id)
+
+    notifications: list[str] = []
+    listener = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg", "postgresql"))
+    channel = notify_channel(db.outbox_table)
+    await listener.add_listener(
+        channel, lambda _conn, _pid, name, _payload: notifications.append(name)
+    )
+    relay = relay_for(db, kit, engine, poll_interval=30)  # only a wake-up can be quick
+    consumer = EventConsumer(
+        amqp_url=kit.amqp_url,
+        sessionmaker=db.sessions,
+        inbox=db.inbox_table,
+        topology=kit.topology(),
+        handlers={str(EventType.ORDER_CANCELLED_V1): handler},
+    )
+    try:
+        async with kit.running(relay, consumer):
+            await asyncio.sleep(0.3)  # the relay's first pass is done: it waits
+            exchange = await kit.channel.get_exchange(kit.exchange)
+            order_id = uuid.uuid4()
+            cancelled = OrderCancelledV1(order_id=order_id)
+            await exchange.publish(
+                to_message(
+                    Envelope(
+                        id=uuid.uuid4(),
+                        source="/orders",
+                        type=str(EventType.ORDER_CANCELLED_V1),
+                        subject=str(order_id),
+                        time=datetime.now(UTC),
+                        data=cancelled.to_event_data(),
+                    )
+                ),
+                routing_key=str(EventType.ORDER_CANCELLED_V1),
+            )
+            await kit.wait_until(lambda: _published_all(db, engine, produced), within=5)
+        assert [m.message_id for m in await kit.drain(spy)] == [str(i) for i in produced]
+        assert notifications == []
+        # Outside a consumer the outbox still notifies (an API's relay is elsewhere).
+        await enqueue(db)
+        await asyncio.sleep(0.2)
+        assert notifications == [channel]
+    finally:
+        await listener.close()
+
+
+async def _published_all(db, engine: AsyncEngine, ids: list[uuid.UUID]) -> bool:
+    stored = await rows(db, engine)
+    return bool(ids) and all(stored[i].published_at is not None for i in ids)
+
+
+async def test_a_row_committed_late_during_a_drain_is_published_once_the_drain_ends(
+    db, kit, engine
+) -> None:
+    """While draining, a pass resumes after the last full batch (the rows just sent are dead
+    index entries at the front); that is a shortcut, not a high-water mark: the pass after a
+    short batch starts from the oldest unsent row again."""
+    spy = await kit.spy_queue()
+    relay = relay_for(db, kit, engine, batch_size=5, poll_interval=60)
+    try:
+        async with db.sessions() as slow:
+            await slow.begin()
+            late = await db.outbox.enqueue(
+                slow, EventType.PRODUCT_UPDATED_V1, (p := snapshot()), subject=p.id
+            )
+            backlog = await enqueue(db, 12)
+            assert await relay.publish_pending_once() == 5  # full: the next one resumes
+            await slow.commit()
+        drained = [await relay.publish_pending_once() for _ in range(4)]
+    finally:
+        await relay.close()
+    assert drained == [5, 2, 1, 0]  # resumed past the late row, then found it
+    stored = await rows(db, engine)
+    assert stored[late.id].seq < stored[backlog[0]].seq
+    assert all(r.published_at is not None for r in stored.values())
+    assert len(await kit.drain(spy)) == 13

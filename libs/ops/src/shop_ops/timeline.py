@@ -31,6 +31,10 @@ _WRITTEN: dict[str, str] = {
     EventType.STOCK_RELEASED_V1: "released",
 }
 _DECISIONS = {EventType.STOCK_RESERVED_V1, EventType.STOCK_REJECTED_V1}
+# Events a consumer only acknowledges (`shop_common.messaging.acknowledge`, ADR 0011): it
+# validates and acks them without an inbox record, so their receipt leaves no trace and
+# nobody waits for it. Kept equal to the services' HANDLERS by a test.
+UNRECORDED = frozenset({EventType.ORDER_CONFIRMED_V1, EventType.ORDER_REJECTED_V1})
 
 
 class SagaState(enum.StrEnum):
@@ -210,7 +214,7 @@ def _undelivered(
                     f"is {producer}-worker running, is the broker up?"
                 )
                 waits.append((producer, f"publish {event.type}", event.created_at, hint, event))
-            elif event.id not in got:
+            elif event.id not in got and event.type not in UNRECORDED:
                 hint = (
                     f"{consumer}-worker has not recorded it. Look: is {consumer}-worker running "
                     f"and ready, is the {consumer}.events queue backed up, is it parked "

@@ -52,15 +52,22 @@ one transaction with its inbox record). Nothing connects before `run`, and
 """
 
 from shop_common.messaging.backoff import Backoff
-from shop_common.messaging.consumer import EventConsumer, Handler, Outcome
-from shop_common.messaging.envelope import Envelope, from_message, parse_envelope, to_message
+from shop_common.messaging.consumer import EventConsumer, Handler, Outcome, acknowledge
+from shop_common.messaging.envelope import (
+    Envelope,
+    from_message,
+    parse_envelope,
+    producer_source,
+    to_message,
+)
 from shop_common.messaging.errors import (
     BrokerUnavailableError,
     EnvelopeError,
     MessagingError,
     PermanentError,
 )
-from shop_common.messaging.inbox import delete_received, inbox_table, record_once
+from shop_common.messaging.failures import Failure
+from shop_common.messaging.inbox import delete_received, inbox_table, record_new, record_once
 from shop_common.messaging.outbox import Outbox, delete_published, notify_channel, outbox_table
 from shop_common.messaging.parking import (
     ParkedMessage,
@@ -89,6 +96,7 @@ __all__ = [
     "Envelope",
     "EnvelopeError",
     "EventConsumer",
+    "Failure",
     "Handler",
     "MessagingError",
     "Outbox",
@@ -100,6 +108,7 @@ __all__ = [
     "ParkingReport",
     "PermanentError",
     "RetentionSweeper",
+    "acknowledge",
     "declare_consumer_topology",
     "declare_events_exchange",
     "delete_published",
@@ -111,7 +120,9 @@ __all__ = [
     "notify_channel",
     "outbox_table",
     "parse_envelope",
+    "producer_source",
     "purge_parked",
+    "record_new",
     "record_once",
     "replay_parked",
     "to_message",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -44,13 +45,20 @@ class BrokerSession:
         self._channels.append(channel)
         return channel
 
-    async def watch_consumer(self, channel: AbstractChannel, consumer_tag: str) -> None:
-        """Raise `lost` if the broker cancels this consumer (e.g. its queue was deleted)."""
+    async def watch_consumer(
+        self, channel: AbstractChannel, consumer_tag: str | Callable[[], str | None]
+    ) -> None:
+        """Raise `lost` if the broker cancels this consumer (e.g. its queue was deleted).
+
+        `consumer_tag` may be a function returning the current tag, for a consumer that
+        cancels and subscribes again on its own (it pauses)."""
         underlay = await channel.get_underlay_channel()
+        current = consumer_tag if callable(consumer_tag) else lambda: consumer_tag
 
         def on_cancel(frame: Any) -> None:
-            if getattr(frame, "consumer_tag", None) == consumer_tag:
-                log.warning("broker cancelled consumer %s", consumer_tag)
+            tag = current()
+            if tag is not None and getattr(frame, "consumer_tag", None) == tag:
+                log.warning("broker cancelled consumer %s", tag)
                 self.lost.set()
 
         underlay.on_consumer_cancel_callbacks.add(on_cancel)

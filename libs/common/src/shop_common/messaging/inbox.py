@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, Uuid, delete, func
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -44,6 +58,55 @@ def _record_statement(table: Table) -> ReturningInsert[tuple[uuid.UUID]]:
     # Built once per table: building it per event cost a cache-key walk every time.
     return (
         insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.event_id])
+        .returning(table.c.event_id)
+    )
+
+
+async def record_new(
+    session: AsyncSession, table: Table, envelopes: Sequence[Envelope]
+) -> set[uuid.UUID]:
+    """Insert the ids of a batch in one statement; returns those that were not there yet.
+
+    The rows go in in id order, whatever the batch's order: two batches that share ids
+    (duplicates delivered to two consumers) wait for each other instead of deadlocking.
+    An id twice in the batch is inserted once; the caller treats the second copy as a
+    duplicate.
+    """
+    if not envelopes:
+        return set()
+    ordered = sorted({e.id: e for e in envelopes}.values(), key=lambda e: e.id)
+    values = {
+        "event_ids": [e.id for e in ordered],
+        "types": [e.type for e in ordered],
+        "sources": [e.source for e in ordered],
+    }
+    result = await session.execute(_record_many_statement(table), values)
+    return set(result.scalars())
+
+
+@functools.cache
+def _record_many_statement(table: Table) -> ReturningInsert[uuid.UUID]:
+    # Three arrays unnested into rows: the same statement text (and prepared plan) for any
+    # batch size. WITH ORDINALITY keeps the id order the rows are inserted in.
+    rows = (
+        func.unnest(
+            bindparam("event_ids", type_=ARRAY(Uuid())),
+            bindparam("types", type_=ARRAY(Text())),
+            bindparam("sources", type_=ARRAY(Text())),
+        )
+        .table_valued(
+            column("event_id", Uuid()),
+            column("type", Text()),
+            column("source", Text()),
+            with_ordinality="n",
+        )
+        .render_derived(name="batch", with_types=False)
+    )
+    ordered = select(rows.c.event_id, rows.c.type, rows.c.source).order_by(rows.c.n)
+    return (
+        insert(table)
+        .from_select(["event_id", "type", "source"], ordered)
         .on_conflict_do_nothing(index_elements=[table.c.event_id])
         .returning(table.c.event_id)
     )

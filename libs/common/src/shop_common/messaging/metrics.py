@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_PUBLISHED = Counter(
     "shop_outbox_published_total",
@@ -33,4 +33,21 @@ CONSUMER_SESSIONS = Counter(
     "shop_consumer_sessions_total",
     "Broker sessions a consumer has opened (more than one means it reconnected).",
     ["queue"],
+)
+CONSUMER_BATCH_SIZE = Histogram(
+    "shop_consumer_batch_size",
+    "Deliveries applied together in one transaction.",
+    ["queue"],
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
+CONSUMER_PAUSED = Gauge(
+    "shop_consumer_paused",
+    "1 while the consumer waits for its database (unsubscribed, not ready), else 0.",
+    ["queue"],
+)
+CONSUMER_INFRASTRUCTURE_FAILURES = Counter(
+    "shop_consumer_infrastructure_failures_total",
+    "Handler failures of the service's own database, never counted as a message's retries; "
+    "kind is contention, connection or unavailable.",
+    ["queue", "kind"],
 )

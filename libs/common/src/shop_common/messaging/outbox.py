@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,36 @@ def notify_channel(table: Table) -> str:
     return f"{table.schema}_{table.name}" if table.schema else table.name
 
 
+# A session whose info holds this key (a set) is a unit of work that wakes this process's
+# own relays itself after it commits: `enqueue` adds the outbox's channel to the set instead
+# of sending a NOTIFY, when a relay for that channel runs in this process. The consumer does
+# this for its handlers' events. NOTIFY is for relays in other processes: each one takes a
+# database-wide lock at commit and is delivered to every listener.
+WAKE_AFTER_COMMIT = "shop_common.messaging.wake_after_commit"
+_LOCAL_RELAYS: dict[str, list[Callable[[], None]]] = {}
+
+
+def register_local_relay(channel: str, wake: Callable[[], None]) -> Callable[[], None]:
+    """A relay of this process publishes `channel`'s outbox; returns the unregistering call."""
+    _LOCAL_RELAYS.setdefault(channel, []).append(wake)
+
+    def unregister() -> None:
+        wakes = _LOCAL_RELAYS.get(channel, [])
+        if wake in wakes:
+            wakes.remove(wake)
+        if not wakes:
+            _LOCAL_RELAYS.pop(channel, None)
+
+    return unregister
+
+
+def wake_local_relays(channels: Iterable[str]) -> None:
+    """Wake this process's relays of `channels` (call it after the commit that wrote them)."""
+    for channel in channels:
+        for wake in _LOCAL_RELAYS.get(channel, ()):
+            wake()
+
+
 class Outbox:
     """Writes events of one service (`service` gives the CloudEvents source `/<service>`)."""
 
@@ -75,7 +106,8 @@ class Outbox:
         # NOTIFYs into one), built once: composing it per event cost a cache-key walk.
         columns = ("id", "source", "type", "subject", "payload", "headers", "created_at")
         row = {name: bindparam(name, type_=table.c[name].type) for name in columns}
-        enqueued = insert(table).values(row).returning(table.c.id).cte("enqueued")
+        self._insert = insert(table).values(row)
+        enqueued = self._insert.returning(table.c.id).cte("enqueued")
         self._enqueue = select(func.pg_notify(self.channel, "")).select_from(enqueued)
 
     async def enqueue(
@@ -91,12 +123,18 @@ class Outbox:
         """Add an event inside the session's current transaction; returns its envelope.
 
         Commits or rolls back with the caller's state change. The NOTIFY that wakes the
-        relay is transactional too: Postgres delivers it only on commit.
+        relay is transactional too: Postgres delivers it only on commit. In a session that
+        wakes its own process's relay after commit (`WAKE_AFTER_COMMIT`), no NOTIFY is sent.
         """
         envelope, values = self.prepare(
             event_type, payload, subject=subject, event_id=event_id, traceparent=traceparent
         )
-        await session.execute(self._enqueue, values)
+        wakes = session.info.get(WAKE_AFTER_COMMIT)
+        if wakes is not None and self.channel in _LOCAL_RELAYS:
+            wakes.add(self.channel)
+            await session.execute(self._insert, values)
+        else:
+            await session.execute(self._enqueue, values)
         return envelope
 
     def prepare(

@@ -12,12 +12,10 @@ from shop_catalog.reservations import service as reservations
 from shop_common.events import (
     EventType,
     OrderCancelledV1,
-    OrderConfirmedV1,
     OrderPlacedV1,
-    OrderRejectedV1,
     StockLineV1,
 )
-from shop_common.messaging import Envelope, Handler
+from shop_common.messaging import Envelope, Handler, acknowledge
 
 
 async def on_order_placed(session: AsyncSession, _: Envelope, event: OrderPlacedV1) -> None:
@@ -31,13 +29,11 @@ async def on_order_cancelled(session: AsyncSession, _: Envelope, event: OrderCan
     await reservations.release_for_order(session, event.order_id)
 
 
-async def on_order_settled(
-    _: AsyncSession, __: Envelope, ___: OrderConfirmedV1 | OrderRejectedV1
-) -> None:
-    """Confirmed and rejected orders need nothing from Catalog today; consuming them keeps
-    them routable (the relay treats an unroutable event as a failure) and leaves room for
-    turning a confirmed reservation into a shipment later."""
-
+# Confirmed and rejected orders need nothing from Catalog today; consuming them keeps them
+# routable (the relay treats an unroutable event as a failure) and leaves room for turning
+# a confirmed reservation into a shipment later. `acknowledge`: validated, then acked
+# without a transaction.
+on_order_settled = acknowledge
 
 HANDLERS: dict[str, Handler] = {
     EventType.ORDER_PLACED_V1: on_order_placed,

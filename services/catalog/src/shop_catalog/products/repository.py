@@ -1,7 +1,8 @@
 """SQL for products: the one place that knows the tables.
 
-Every change of a product row goes through `_change`, which bumps `version` and
-`updated_at` (ADR 0008: the version is the ETag and the order key of its events).
+Every change of a product row goes through `_change` (or, for stock moved by reservations,
+`_MOVE_STOCK`), which bumps `version` and `updated_at` (ADR 0008: the version is the ETag
+and the order key of its events).
 Nothing here begins or commits a transaction: the calling service owns the unit of work.
 """
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Table,
     Update,
     bindparam,
     column,
@@ -133,20 +135,32 @@ async def list_products(
     return await reads.fetch(f"SELECT {PRODUCT_COLUMNS} FROM products{where} {order}", *args)  # noqa: S608
 
 
-async def lock_products(session: AsyncSession, ids: Sequence[UUID]) -> Mapping[UUID, Product]:
+@dataclass(frozen=True, slots=True)
+class LockedStock:
+    """What a reservation needs to know of a product it has locked."""
+
+    active: bool
+    available: int
+
+
+_PRODUCTS = cast(Table, Product.__table__)
+# Built once, `= ANY(:ids)` so the text (and its prepared plan) fits any number of ids.
+_LOCK_PRODUCTS = (
+    select(_PRODUCTS.c.id, _PRODUCTS.c.active, _PRODUCTS.c.stock_available)
+    .where(_PRODUCTS.c.id == func.any(bindparam("ids", type_=ARRAY(Uuid()))))
+    .order_by(_PRODUCTS.c.id)
+    .with_for_update()
+)
+
+
+async def lock_products(session: AsyncSession, ids: Sequence[UUID]) -> Mapping[UUID, LockedStock]:
     """The known products among `ids`, locked FOR UPDATE in id order.
 
     One order for every caller, so two transactions over the same products queue up
     instead of deadlocking.
     """
-    stmt = (
-        select(Product)
-        .where(Product.id.in_(ids))
-        .order_by(Product.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {product.id: product for product in await session.scalars(stmt)}
+    rows = await session.execute(_LOCK_PRODUCTS, {"ids": list(ids)})
+    return {row.id: LockedStock(row.active, row.stock_available) for row in rows}
 
 
 async def update_if_version(
@@ -189,33 +203,53 @@ async def adjust_stock(
     return product
 
 
+def _move_stock_statement() -> Update:
+    # Three arrays unnested into rows: the same text (and prepared plan) for any number of
+    # lines. Like `_change`, it bumps version and updated_at, in Core: no ORM bulk-update
+    # machinery per event.
+    moves = (
+        func.unnest(
+            bindparam("move_ids", type_=ARRAY(Uuid())),
+            bindparam("move_available", type_=ARRAY(BigInteger())),
+            bindparam("move_reserved", type_=ARRAY(BigInteger())),
+        )
+        .table_valued(
+            column("product_id", Uuid()),
+            column("available", BigInteger()),
+            column("reserved", BigInteger()),
+        )
+        .render_derived(name="moves", with_types=False)
+    )
+    p = _PRODUCTS.c
+    return (
+        update(_PRODUCTS)
+        .where(p.id == moves.c.product_id)
+        .values(
+            stock_available=p.stock_available + moves.c.available,
+            stock_reserved=p.stock_reserved + moves.c.reserved,
+            version=p.version + 1,
+            updated_at=func.now(),
+        )
+    )
+
+
+_MOVE_STOCK = _move_stock_statement()
+
+
 async def move_stock(session: AsyncSession, moves: Sequence[StockMove]) -> None:
     """Apply every move (at most one per product) in one UPDATE, whatever the line count.
 
     The caller holds the rows' locks (`lock_products`): an UPDATE joined to a list locks
-    rows in whatever order the plan visits them, which alone could deadlock. The moves
-    travel as three arrays unnested into rows, so the statement text (and its prepared
-    plan) is the same for any number of lines.
+    rows in whatever order the plan visits them, which alone could deadlock.
     """
     if not moves:
         return
-    rows = func.unnest(
-        bindparam("move_ids", [m.product_id for m in moves], type_=ARRAY(Uuid())),
-        bindparam("move_available", [m.available for m in moves], type_=ARRAY(BigInteger())),
-        bindparam("move_reserved", [m.reserved for m in moves], type_=ARRAY(BigInteger())),
-    ).table_valued(
-        column("product_id", Uuid()),
-        column("available", BigInteger()),
-        column("reserved", BigInteger()),
-    )
-    rows = rows.render_derived(name="moves", with_types=False)
-    await session.execute(
-        _change(
-            Product.id == rows.c.product_id,
-            stock_available=Product.stock_available + rows.c.available,
-            stock_reserved=Product.stock_reserved + rows.c.reserved,
-        )
-    )
+    values = {
+        "move_ids": [m.product_id for m in moves],
+        "move_available": [m.available for m in moves],
+        "move_reserved": [m.reserved for m in moves],
+    }
+    await session.execute(_MOVE_STOCK, values)
 
 
 async def product_exists(session: AsyncSession, product_id: UUID) -> bool:

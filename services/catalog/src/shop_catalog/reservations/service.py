@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_catalog.messaging import outbox
 from shop_catalog.products import repository as products
-from shop_catalog.products.models import Product
-from shop_catalog.products.repository import StockMove
+from shop_catalog.products.repository import LockedStock, StockMove
 from shop_catalog.reservations import repository as reservations
 from shop_catalog.reservations.models import Reservation, ReservationStatus
 from shop_common.events import (
@@ -55,6 +54,7 @@ async def reserve_for_order(
     )
     if any(verdict.reason for verdict in verdicts):
         reservation.reject(verdicts)
+        await reservations.save(session, reservation)
         rejected = StockRejectedV1(order_id=order_id, lines=verdicts)
         await outbox.enqueue(session, EventType.STOCK_REJECTED_V1, rejected, subject=order_id)
         return
@@ -66,6 +66,7 @@ async def reserve_for_order(
         ],
     )
     reservation.reserve(wanted)
+    await reservations.save(session, reservation)
     reserved = StockReservedV1(order_id=order_id, lines=wanted)
     await outbox.enqueue(session, EventType.STOCK_RESERVED_V1, reserved, subject=order_id)
 
@@ -81,6 +82,7 @@ async def release_for_order(session: AsyncSession, order_id: uuid.UUID) -> None:
     reservation = await reservations.lock(session, order_id)
     if reservation.status is ReservationStatus.NEW:
         reservation.forbid()
+        await reservations.save(session, reservation)
         return
     if reservation.status is ReservationStatus.RELEASED:
         released = StockReleasedV1(order_id=order_id, lines=reservation.lines)
@@ -89,6 +91,7 @@ async def release_for_order(session: AsyncSession, order_id: uuid.UUID) -> None:
     if reservation.status is not ReservationStatus.RESERVED:
         return
     held = reservation.release()
+    await reservations.save(session, reservation)
     await products.lock_products(session, [line.product_id for line in held])
     await products.move_stock(
         session,
@@ -120,12 +123,12 @@ async def _answer_again(
     # RELEASED or CANCELLED: the order was cancelled, and Orders waits for no placement.
 
 
-def _refusal(product: Product | None, quantity: int) -> RejectionReason | None:
+def _refusal(product: LockedStock | None, quantity: int) -> RejectionReason | None:
     if product is None:
         return "unknown_product"
     if not product.active:
         return "inactive"
-    if product.stock_available < quantity:
+    if product.available < quantity:
         return "insufficient_stock"
     return None
 

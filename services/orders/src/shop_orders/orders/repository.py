@@ -10,10 +10,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, func, select, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -238,3 +248,60 @@ async def count_unreleased_cancels(session: AsyncSession, *, cancelled_before: t
         Order.updated_at < func.now() - cancelled_before,
     )
     return (await session.scalar(stmt)) or 0
+
+
+_ORDERS = cast(Table, Order.__table__)
+# The saga's status changes, as plain statements built once: the consumer applies one per
+# event, and loading the order through the ORM (identity map, flush, refresh) cost more
+# than the SQL.
+_LOCK_STATUS = (
+    select(_ORDERS.c.status, _ORDERS.c.status_reason, _ORDERS.c.stock_reserved_at)
+    .where(_ORDERS.c.id == bindparam("id"))
+    .with_for_update()
+)
+_SAVE_STATUS = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("key"))
+    .values(
+        status=bindparam("status"),
+        status_reason=bindparam("reason"),
+        updated_at=case(
+            (bindparam("moved", type_=Boolean()), func.now()), else_=_ORDERS.c.updated_at
+        ),
+        stock_reserved_at=case(
+            (
+                bindparam("reserved", type_=Boolean()),
+                func.coalesce(_ORDERS.c.stock_reserved_at, func.now()),
+            ),
+            else_=_ORDERS.c.stock_reserved_at,
+        ),
+    )
+)
+
+
+async def lock_status(session: AsyncSession, order_id: UUID) -> Order | None:
+    """The order's status, locked FOR UPDATE, as an `Order` outside the session that knows
+    only its id, status (and reason) and whether Catalog reported its stock reserved: enough to apply a
+    saga transition, which `save_status` writes."""
+    row = (await session.execute(_LOCK_STATUS, {"id": order_id})).first()
+    if row is None:
+        return None
+    return Order(
+        id=order_id,
+        status=row.status,
+        status_reason=row.status_reason,
+        stock_reserved_at=row.stock_reserved_at,
+    )
+
+
+async def save_status(session: AsyncSession, order: Order, *, moved: bool) -> None:
+    """Write what a saga transition changed on an order from `lock_status`: its status
+    (`updated_at` becomes now() if it `moved`) and that Catalog holds its stock."""
+    values = {
+        "key": order.id,
+        "status": order.status,
+        "reason": order.status_reason,
+        "moved": moved,
+        "reserved": order.stock_reserved_at is not None,
+    }
+    await session.execute(_SAVE_STATUS, values)

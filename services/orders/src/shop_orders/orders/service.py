@@ -249,20 +249,27 @@ def _latest_request(chased: repo.Chased) -> saga.Request:
 
 async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
     """Catalog reserved the order's stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True, lines=False)
+    order = await repo.lock_status(session, order_id)
     if order is None:
         log.warning("stock reserved for unknown order %s", order_id)
         return
-    await _emit(session, order.confirm())
+    # Saved even when the order moved no more (cancelled meanwhile): Catalog holds its
+    # stock now, and the release is chased from that (ADR 0012).
+    event = order.confirm()
+    await repo.save_status(session, order, moved=event is not None)
+    await _emit(session, event)
 
 
 async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> None:
     """Catalog could not reserve the stock. In the caller's transaction; a repeat is a no-op."""
-    order = await repo.get_order(session, order_id, for_update=True, lines=False)
+    order = await repo.lock_status(session, order_id)
     if order is None:
         log.warning("stock rejected for unknown order %s", order_id)
         return
-    await _emit(session, order.reject(reason))
+    event = order.reject(reason)
+    if event is not None:  # none: a late or repeated outcome
+        await repo.save_status(session, order, moved=True)
+        await _emit(session, event)
 
 
 async def record_release(session: AsyncSession, order_id: UUID) -> None:

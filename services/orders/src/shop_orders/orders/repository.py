@@ -281,8 +281,8 @@ _SAVE_STATUS = (
 
 async def lock_status(session: AsyncSession, order_id: UUID) -> Order | None:
     """The order's status, locked FOR UPDATE, as an `Order` outside the session that knows
-    only its id, status (and reason) and whether Catalog reported its stock reserved: enough to apply a
-    saga transition, which `save_status` writes."""
+    only its id, status and reason, and whether Catalog reported its stock reserved: enough
+    to apply a saga transition, which `save_status` writes."""
     row = (await session.execute(_LOCK_STATUS, {"id": order_id})).first()
     if row is None:
         return None

@@ -18,6 +18,7 @@ from shop_common.auth import Principal
 from shop_common.db import DriverPool, Keyset, Page, page_of
 from shop_common.errors import Forbidden
 from shop_common.http import UpstreamUnavailable
+from shop_orders import metrics
 from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.errors import IdempotencyKeyInFlight, OrderNotFound
 from shop_orders.idempotency import service as idempotency
@@ -78,15 +79,18 @@ async def place_order(
             notify_channel=outbox.channel,
         )
         if stored is not None:
+            metrics.order_placed(priced.source)
             return idempotency.StoredResponse(201, stored, order.id)
         # Nothing written: a retry took the key over, or the connection dropped after our
         # statement committed and its repeat found the key answered (then it is our answer).
         mine = await idempotency.answer_of(driver, claim)
         if mine is None:
+            metrics.key_repeated("in_flight")
             raise IdempotencyKeyInFlight(
                 "A retry of this request took over its Idempotency-Key; retry shortly.",
                 headers={"Retry-After": "1"},
             )
+        metrics.order_placed(priced.source)
         return mine
     except BaseException:
         # Whatever went wrong (422, 503, a bug, a cancelled request), the client may retry;
@@ -104,6 +108,7 @@ async def _price(
         live = await catalog.get_products(ids)
     except UpstreamUnavailable as exc:
         log.warning("pricing from the replica: catalog unavailable (%s)", exc)
+        metrics.REPLICA_FALLBACKS.inc()
         async with session.begin():
             copies = await replica.get_products(session, ids)
         retry_after = pricing.retry_after(exc, settings.unavailable_retry_after_seconds)
@@ -179,7 +184,10 @@ async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> No
 
 async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
     """The one way a locked order is cancelled, by a person (API) or by the sweeper."""
-    await _emit(session, order.cancel(reason))
+    was, event = order.status, order.cancel(reason)
+    await _emit(session, event)
+    if event is not None:
+        metrics.order_left(session, was=was, status=order.status, placed_at=order.created_at)
 
 
 async def _emit(session: AsyncSession, event: OrderEvent | None) -> None:

@@ -34,10 +34,14 @@ async def test_an_observation_runs_after_commit_and_never_after_rollback(
             after_commit(session, lambda: seen.append("committed"))
             assert seen == []
         assert seen == ["committed"]
-        with pytest.raises(RuntimeError):
+
+        async def failing() -> None:
             async with session.begin():
                 after_commit(session, lambda: seen.append("rolled back"))
                 raise RuntimeError("the unit of work failed")
+
+        with pytest.raises(RuntimeError):
+            await failing()
         async with session.begin():  # the next transaction of the same session
             await session.execute(text("SELECT 1"))
     assert seen == ["committed"]

@@ -7,6 +7,7 @@ commits (`shop_common.metrics.after_commit`); the catalog lives in docs/observab
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -52,15 +53,6 @@ CANCELLED_AFTER_CONFIRM = Counter(
     "shop_orders_cancelled_after_confirm_total",
     "CONFIRMED orders cancelled later (their final status is CANCELLED).",
 )
-PENDING = Gauge(
-    "shop_orders_pending",
-    "Orders in PENDING now, as the worker last counted them (0 in the API).",
-)
-PENDING_OLDEST_AGE = Gauge(
-    "shop_orders_pending_oldest_age_seconds",
-    "Age of the oldest PENDING order as the worker last counted it (0 when none).",
-)
-
 for _source in PRICING_SOURCES:
     PLACED.labels(_source)
 for _outcome in KEY_REPEAT_OUTCOMES:
@@ -96,6 +88,20 @@ def _settled(status: str, placed_at: datetime | None) -> None:
         SETTLE_DURATION.labels(status).observe(max(elapsed, 0.0))
 
 
+@functools.cache
+def _pending_gauges() -> tuple[Gauge, Gauge]:
+    # Created by the first count, which only the worker takes: the API exports no PENDING
+    # gauges rather than a 0 that would look like a count.
+    pending = Gauge("shop_orders_pending", "Orders in PENDING now, as the worker last counted.")
+    oldest = Gauge(
+        "shop_orders_pending_oldest_age_seconds",
+        "Age of the oldest PENDING order as the worker last counted it (0 when none).",
+    )
+    return pending, oldest
+
+
 def pending_counted(count: int, oldest_age_seconds: float) -> None:
-    PENDING.set(count)
-    PENDING_OLDEST_AGE.set(oldest_age_seconds)
+    """The worker counted the PENDING orders (a timer: the PENDING age alert reads these)."""
+    pending, oldest = _pending_gauges()
+    pending.set(count)
+    oldest.set(oldest_age_seconds)

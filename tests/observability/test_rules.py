@@ -96,7 +96,8 @@ def test_unit_tests_name_only_real_alerts() -> None:
 def test_every_alert_has_a_severity_a_summary_and_a_runbook_page(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in SEVERITIES
     annotations = rule["annotations"]
-    assert annotations["summary"] and annotations["description"]
+    assert annotations["summary"]
+    assert annotations["description"]
     url: str = annotations["runbook_url"]
     assert url.startswith(RUNBOOK_BASE_URL), url
     page = RUNBOOKS_DIR / url.removeprefix(RUNBOOK_BASE_URL)

@@ -17,26 +17,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-try:
-    import orjson
 
-    def dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
-    SERIALIZER = "orjson"
-except ImportError:  # orjson comes with the dev group today; without it, stdlib json
-    import json
 
-    def dumps(value: Any) -> bytes:
-        return json.dumps(value, default=str, separators=(",", ":")).encode()
-
-    SERIALIZER = "json"
+SERIALIZER = "orjson"
 
 # id as text: asyncpg's own UUID type is not one orjson knows.
 QUERY = """

@@ -9,9 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from shop_catalog.reservations.models import Reservation, ReservationStatus
-from shop_common.events import StockLineV1
+from shop_common.events import RejectedLineV1, StockLineV1
 
 LINES = (StockLineV1(product_id=uuid.uuid4(), quantity=2),)
+VERDICTS = (RejectedLineV1(product_id=uuid.uuid4(), quantity=2, reason="insufficient_stock"),)
 
 
 def reservation(status: ReservationStatus) -> Reservation:
@@ -20,7 +21,7 @@ def reservation(status: ReservationStatus) -> Reservation:
 
 MOVES: dict[str, Callable[[Reservation], object]] = {
     "reserve": lambda r: r.reserve(LINES),
-    "reject": Reservation.reject,
+    "reject": lambda r: r.reject(VERDICTS),
     "forbid": Reservation.forbid,
     "release": Reservation.release,
 }
@@ -50,3 +51,9 @@ def test_release_gives_back_the_reserved_lines() -> None:
     subject = reservation(ReservationStatus.NEW)
     subject.reserve(LINES)
     assert subject.release() == LINES
+
+
+def test_a_rejection_keeps_its_verdicts_to_answer_again() -> None:
+    subject = reservation(ReservationStatus.NEW)
+    subject.reject(VERDICTS)
+    assert subject.rejected_lines == VERDICTS

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from shop_common.web.sessions import SESSIONMAKER
-from shop_orders.orders.service import cancel_stale_pending
 from tests.support import assert_problem
 from tests.support.orders import key_header, order_body
 
@@ -331,33 +328,3 @@ async def test_nul_in_filters_and_subjects_is_4xx_not_500(
     token = make_token("evil\x00sub", "customer")
     nul_subject = {"Authorization": f"Bearer {token}"}
     assert_problem(await client.get("/v1/orders", headers=nul_subject), 401)
-
-
-async def test_orders_stuck_in_pending_are_cancelled_with_an_event(
-    client: httpx.AsyncClient,
-    orders_app: Any,
-    customer: dict[str, str],
-    new_product: Any,
-    db: asyncpg.Connection,
-) -> None:
-    product = await new_product()
-    stuck = await _place(client, customer, product["id"])
-    fresh = await _place(client, customer, product["id"])
-    await db.execute(
-        "UPDATE orders.orders SET created_at = now() - interval '20 minutes' WHERE id = $1",
-        uuid.UUID(stuck["id"]),
-    )
-    async with SESSIONMAKER.get(orders_app)() as session:
-        assert await cancel_stale_pending(session, older_than=timedelta(minutes=15)) == 1
-    after = (await client.get(f"/v1/orders/{stuck['id']}", headers=customer)).json()
-    assert (after["status"], after["status_reason"]) == (
-        "CANCELLED",
-        "timed out waiting for a stock reservation",
-    )
-    assert (await client.get(f"/v1/orders/{fresh['id']}", headers=customer)).json()[
-        "status"
-    ] == "PENDING"
-    types = await db.fetch(
-        "SELECT type FROM orders.outbox WHERE subject = $1 ORDER BY seq", stuck["id"]
-    )
-    assert [t["type"] for t in types] == ["orders.order.placed.v1", "orders.order.cancelled.v1"]

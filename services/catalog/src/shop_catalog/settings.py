@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.settings import ServiceSettings
@@ -16,3 +17,6 @@ class CatalogSettings(ServiceSettings):
     worker_port: int = 9101
     database_url: str = "postgresql+asyncpg://catalog_svc@127.0.0.1:5432/shop"
     db_schema: str = SCHEMA
+
+    # How often the worker checks stock counters against the reservations (ADR 0012).
+    reconcile_interval_seconds: float = Field(default=600.0, gt=0)

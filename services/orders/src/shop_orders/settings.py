@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shop_common.http import ResilientHttpClientConfig
+from shop_common.messaging import ConsumerTopology
 from shop_common.settings import ServiceSettings
 
 SCHEMA = "orders"
@@ -30,10 +31,54 @@ class OrdersSettings(ServiceSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # A claim older than this is from a request that died; a retry may take it over.
     idempotency_claim_seconds: int = Field(default=30, ge=5)
-    # A PENDING order older than this is cancelled by the worker (its reservation is lost,
-    # e.g. the placement event was parked); far above the normal sub-second saga.
-    pending_timeout_seconds: int = Field(default=15 * 60, ge=60)
     unavailable_retry_after_seconds: int = Field(default=5, ge=1)
+
+    # The saga (ADR 0012). A request to Catalog (a placement, or a cancel whose release was
+    # never reported) that left the outbox this long ago without an answer is sent again;
+    # the wait doubles after each copy, up to the maximum.
+    saga_resend_after_seconds: int = Field(default=300, ge=1)
+    saga_resend_max_seconds: int = Field(default=3600, ge=1)
+    # A PENDING order is cancelled only after Catalog has been seen answering orders placed
+    # after it for this long (never during an outage, when Catalog answers nobody).
+    pending_deadline_seconds: int = Field(default=2 * 3600, ge=1)
+    saga_sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _saga_timings_agree(self) -> OrdersSettings:
+        """Refuse to start with timings that would cancel orders an answer is still on its
+        way to, or that could never re-send within the deadline."""
+        ladder = retry_ladder_seconds(ConsumerTopology(service=SCHEMA, exchange=self.exchange))
+        least_deadline = 2 * ladder + self.saga_resend_after_seconds
+        sweep, after = self.saga_sweep_interval_seconds, self.saga_resend_after_seconds
+        most, deadline = self.saga_resend_max_seconds, self.pending_deadline_seconds
+        problems = []
+        if sweep > after:
+            problems.append(
+                f"ORDERS_SAGA_SWEEP_INTERVAL_SECONDS ({sweep:g}) must not exceed"
+                f" ORDERS_SAGA_RESEND_AFTER_SECONDS ({after}): re-sends would come late"
+            )
+        if after > most:
+            problems.append(
+                f"ORDERS_SAGA_RESEND_AFTER_SECONDS ({after}) must not exceed"
+                f" ORDERS_SAGA_RESEND_MAX_SECONDS ({most})"
+            )
+        if most > deadline:
+            problems.append(
+                f"ORDERS_SAGA_RESEND_MAX_SECONDS ({most}) must not exceed"
+                f" ORDERS_PENDING_DEADLINE_SECONDS ({deadline}): an order would be given up on"
+                " before it was asked again"
+            )
+        if deadline < least_deadline:
+            problems.append(
+                f"ORDERS_PENDING_DEADLINE_SECONDS ({deadline}) must be at least"
+                f" {least_deadline:g}: twice the consumers' retry ladder ({ladder:g} s: Catalog"
+                " retrying the placement, then Orders retrying the answer) plus"
+                " ORDERS_SAGA_RESEND_AFTER_SECONDS, or an answer still being retried is given up on"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def catalog_client_config(self) -> ResilientHttpClientConfig:
         return ResilientHttpClientConfig(
@@ -46,3 +91,8 @@ class OrdersSettings(ServiceSettings):
             breaker_fail_max=self.catalog_breaker_fail_max,
             breaker_reset_timeout=self.catalog_breaker_reset_timeout,
         )
+
+
+def retry_ladder_seconds(topology: ConsumerTopology) -> float:
+    """How long a consumer keeps retrying a failing message before it parks it."""
+    return sum(topology.retry_delay_ms(n) for n in range(topology.max_retries)) / 1000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,10 @@ from shop_common.settings import ServiceSettings
 ROLES = frozenset({"admin", "customer"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 JWKS_KEY_LIFESPAN_SECONDS = 300.0
+# A token verified once is trusted again, without decoding it, until it expires, for at most
+# this long (a rotated-out signing key stops working within it) and for this many tokens.
+VERIFIED_TRUST_SECONDS = 60.0
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +34,20 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks signature, pinned algorithm, issuer, audience and required claims."""
+    """Checks signature, pinned algorithm, issuer, audience and required claims.
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    A storefront client sends the same token with every request of a session: verifying it
+    (base64, JSON, HMAC or RSA) each time cost more than the rest of a cached read. A token
+    that passed is remembered (by its exact text) until its `exp`, at most
+    `VERIFIED_TRUST_SECONDS`; a token that failed is never remembered.
+    """
+
+    def __init__(
+        self, settings: ServiceSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._clock = clock
+        # token -> (principal, wall-clock time until which it is trusted without decoding)
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self._algorithms = list(settings.effective_jwt_algorithms)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
@@ -58,6 +74,18 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None and known[1] > now:
+            return known[0]
+        principal, expires = await self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, min(expires, now + VERIFIED_TRUST_SECONDS))
+        return principal
+
+    async def _decode(self, token: str) -> tuple[Principal, float]:
+        """The token's principal and the time it stops being valid (`exp` plus leeway)."""
         try:
             key: Any
             key = self._secret if self._jwks is None else await self._signing_key(token)
@@ -77,7 +105,7 @@ class TokenVerifier:
             ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid bearer token: {exc}") from exc
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"]) + self._leeway
 
     async def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None

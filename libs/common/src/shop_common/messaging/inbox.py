@@ -6,7 +6,7 @@ import functools
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, delete, func
+from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, Uuid, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -23,6 +23,8 @@ def inbox_table(metadata: MetaData, name: str = "inbox") -> Table:
         Column("type", Text, nullable=False),
         Column("source", Text, nullable=False),
         Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # For the retention DELETE (`delete_received`), which otherwise reads the whole table.
+        Index(f"ix_{name}_received_at", "received_at"),
     )
 
 

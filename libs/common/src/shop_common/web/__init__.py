@@ -26,6 +26,7 @@ from shop_common.web.sessions import (
     SESSIONMAKER,
     DriverPoolDep,
     SessionDep,
+    SessionsDep,
     get_session,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "Problem",
     "ReadinessCheck",
     "SessionDep",
+    "SessionsDep",
     "WholeNumber",
     "api_resources",
     "create_service_app",

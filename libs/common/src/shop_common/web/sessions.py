@@ -22,4 +22,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# The factory itself, for a route that needs a session only now and then (no session, and
+# no generator dependency to unwind, on the requests that don't).
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(SESSIONMAKER.dependency)]
 DriverPoolDep = Annotated[DriverPool, Depends(DRIVER_POOL.dependency)]

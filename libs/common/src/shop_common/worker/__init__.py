@@ -19,19 +19,26 @@ other service's events, retention, the probe endpoint on `settings.worker_port` 
 
 >>> asyncio.run(run_service_worker(service="orders", settings=settings, outbox=OUTBOX,
 ...     inbox=INBOX, handlers=HANDLERS, extra=housekeeping))  # doctest: +SKIP
+
+A service's reconciliation returns a `ReconcileReport` (`Finding`s of drift by kind, how
+many found and repaired); `record_report` puts it in the metrics and the log.
 """
 
 from shop_common.worker.http import WorkerHttp
 from shop_common.worker.periodic import Periodic
+from shop_common.worker.reconcile import Finding, ReconcileReport, record_report
 from shop_common.worker.runner import Component, Worker, run_process
 from shop_common.worker.service import ExtraComponents, run_service_worker
 
 __all__ = [
     "Component",
     "ExtraComponents",
+    "Finding",
     "Periodic",
+    "ReconcileReport",
     "Worker",
     "WorkerHttp",
+    "record_report",
     "run_process",
     "run_service_worker",
 ]

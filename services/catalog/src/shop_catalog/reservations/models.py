@@ -6,12 +6,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, func
+from sqlalchemy import CheckConstraint, DateTime, Enum, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop_catalog.db import Base
-from shop_catalog.reservations.lines import StockLines
-from shop_common.events import StockLineV1
+from shop_catalog.reservations.lines import RejectedLines, StockLines
+from shop_common.events import RejectedLineV1, StockLineV1
 
 
 class ReservationStatus(enum.StrEnum):
@@ -35,6 +35,10 @@ class Reservation(Base):
     )
     # The lines as reserved, so a release gives back exactly that.
     lines: Mapped[tuple[StockLineV1, ...]] = mapped_column(StockLines, default=())
+    # A rejection's verdicts, so a repeated placement is answered the same way (ADR 0012).
+    rejected_lines: Mapped[tuple[RejectedLineV1, ...]] = mapped_column(
+        RejectedLines, default=(), server_default=text("'[]'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -46,8 +50,9 @@ class Reservation(Base):
         self._move(ReservationStatus.NEW, ReservationStatus.RESERVED)
         self.lines = lines
 
-    def reject(self) -> None:
+    def reject(self, verdicts: tuple[RejectedLineV1, ...]) -> None:
         self._move(ReservationStatus.NEW, ReservationStatus.REJECTED)
+        self.rejected_lines = verdicts
 
     def forbid(self) -> None:
         """Leave a tombstone: the order was cancelled before its placement arrived."""

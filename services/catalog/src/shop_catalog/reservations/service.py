@@ -18,7 +18,7 @@ from shop_catalog.products import repository as products
 from shop_catalog.products.models import Product
 from shop_catalog.products.repository import StockMove
 from shop_catalog.reservations import repository as reservations
-from shop_catalog.reservations.models import ReservationStatus
+from shop_catalog.reservations.models import Reservation, ReservationStatus
 from shop_common.events import (
     EventType,
     RejectedLineV1,
@@ -35,10 +35,13 @@ async def reserve_for_order(
 ) -> None:
     """Reserve every line, or none if any line cannot be had; publishes the outcome.
 
-    Does nothing if the order was decided already or cancelled before it got here.
+    A repeated placement of a decided order (Orders asks again when no answer came, ADR
+    0012) publishes the same outcome again and moves no stock; one cancelled before its
+    placement got here gets nothing.
     """
     reservation = await reservations.lock(session, order_id)
     if reservation.status is not ReservationStatus.NEW:
+        await _answer_again(session, reservation, lines)
         return
     wanted = _merged(lines)
     found = await products.lock_products(session, [line.product_id for line in wanted])
@@ -51,7 +54,7 @@ async def reserve_for_order(
         for line in wanted
     )
     if any(verdict.reason for verdict in verdicts):
-        reservation.reject()
+        reservation.reject(verdicts)
         rejected = StockRejectedV1(order_id=order_id, lines=verdicts)
         await outbox.enqueue(session, EventType.STOCK_REJECTED_V1, rejected, subject=order_id)
         return
@@ -71,11 +74,17 @@ async def release_for_order(session: AsyncSession, order_id: uuid.UUID) -> None:
     """Give back the order's reservation exactly once; publishes the release.
 
     An order not decided yet gets a tombstone instead, so its placement, if it still
-    arrives, reserves nothing. Rejected or released orders hold nothing to give back.
+    arrives, reserves nothing. Rejected orders hold nothing to give back. A repeated
+    cancel of a released order (Orders asks again when the release was never reported,
+    ADR 0012) publishes the release again and moves no stock.
     """
     reservation = await reservations.lock(session, order_id)
     if reservation.status is ReservationStatus.NEW:
         reservation.forbid()
+        return
+    if reservation.status is ReservationStatus.RELEASED:
+        released = StockReleasedV1(order_id=order_id, lines=reservation.lines)
+        await outbox.enqueue(session, EventType.STOCK_RELEASED_V1, released, subject=order_id)
         return
     if reservation.status is not ReservationStatus.RESERVED:
         return
@@ -90,6 +99,25 @@ async def release_for_order(session: AsyncSession, order_id: uuid.UUID) -> None:
     )
     released = StockReleasedV1(order_id=order_id, lines=held)
     await outbox.enqueue(session, EventType.STOCK_RELEASED_V1, released, subject=order_id)
+
+
+async def _answer_again(
+    session: AsyncSession, reservation: Reservation, asked: Iterable[StockLineV1]
+) -> None:
+    """The decided outcome, published again: nothing is reserved or checked a second time."""
+    order_id = reservation.order_id
+    if reservation.status is ReservationStatus.RESERVED:
+        reserved = StockReservedV1(order_id=order_id, lines=reservation.lines)
+        await outbox.enqueue(session, EventType.STOCK_RESERVED_V1, reserved, subject=order_id)
+    elif reservation.status is ReservationStatus.REJECTED:
+        # Rejections decided before their verdicts were kept answer without reasons.
+        verdicts = reservation.rejected_lines or tuple(
+            RejectedLineV1(product_id=line.product_id, quantity=line.quantity)
+            for line in _merged(asked)
+        )
+        rejected = StockRejectedV1(order_id=order_id, lines=verdicts)
+        await outbox.enqueue(session, EventType.STOCK_REJECTED_V1, rejected, subject=order_id)
+    # RELEASED or CANCELLED: the order was cancelled, and Orders waits for no placement.
 
 
 def _refusal(product: Product | None, quantity: int) -> RejectionReason | None:

@@ -6,8 +6,6 @@ commits it), so they never begin one; the services they call don't either.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.events import (
@@ -20,8 +18,6 @@ from shop_common.events import (
 from shop_common.messaging import Envelope, Handler
 from shop_orders.orders import service as orders
 from shop_orders.replica import service as replica
-
-log = logging.getLogger(__name__)
 
 
 async def on_stock_reserved(session: AsyncSession, _: Envelope, event: StockReservedV1) -> None:
@@ -39,9 +35,10 @@ async def on_product_snapshot(
     await replica.record_snapshot(session, snapshot)
 
 
-async def on_stock_released(_: AsyncSession, __: Envelope, event: StockReleasedV1) -> None:
-    """The order was cancelled already; consuming the event keeps it routable."""
-    log.info("stock released for cancelled order %s", event.order_id)
+async def on_stock_released(session: AsyncSession, _: Envelope, event: StockReleasedV1) -> None:
+    """The order was cancelled already; the release is recorded so reconciliation stops
+    chasing it (ADR 0012)."""
+    await orders.record_release(session, event.order_id)
 
 
 HANDLERS: dict[str, Handler] = {

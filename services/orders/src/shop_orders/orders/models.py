@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,11 +65,17 @@ class PricingSource(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
-    """An event a transition emits, for the caller to put in the outbox with the change."""
+    """An event a transition emits, for the caller to put in the outbox with the change.
+
+    `id` becomes the event's id: the order remembers the id of its latest request to
+    Catalog, so the saga's sweeper can tell whether that request has left the outbox.
+    """
 
     type: EventType
     payload: EventPayload
     subject: uuid.UUID
+    # Names this copy; two events that say the same thing are equal whatever their ids.
+    id: uuid.UUID = field(default_factory=uuid.uuid4, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,20 @@ class Order(Base):
         CheckConstraint("total_cents >= 0", name="total_non_negative"),
         Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
         Index("ix_orders_created_at_id", "created_at", "id"),
+        # The saga's periodic queries (ADR 0012) read only these few rows, in due order.
+        Index(
+            "ix_orders_pending_due",
+            "next_check_at",
+            postgresql_where=text(f"status = '{OrderStatus.PENDING}'"),
+        ),
+        Index(
+            "ix_orders_release_unacknowledged",
+            "next_check_at",
+            postgresql_where=text(
+                f"status = '{OrderStatus.CANCELLED}' AND stock_reserved_at IS NOT NULL"
+                " AND stock_released_at IS NULL"
+            ),
+        ),
     )
     # The INSERT returns the server-set timestamps: no SELECT after it to read them back.
     __mapper_args__ = {"eager_defaults": True}
@@ -103,6 +124,19 @@ class Order(Base):
     pricing_source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The saga's bookkeeping (ADR 0012), never shown to customers: the latest request sent
+    # to Catalog (the placement while PENDING, the cancel once CANCELLED) and how many
+    # copies of it went out; when the sweeper or the reconciler looks at the order next;
+    # since when Catalog has been seen answering orders placed after this one; and what
+    # Catalog reported doing with the stock.
+    catalog_request_id: Mapped[uuid.UUID | None]
+    catalog_request_sends: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    next_check_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    catalog_answering_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stock_reserved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stock_released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lines: Mapped[list[OrderLine]] = relationship(
         lazy="selectin", order_by="OrderLine.line_no", cascade="all, delete-orphan"
     )
@@ -136,21 +170,45 @@ class Order(Base):
                 for n, line in enumerate(lines, start=1)
             ],
         )
-        placed = OrderPlacedV1(
-            order_id=order.id,
-            customer_id=customer_id,
-            lines=tuple(
-                OrderLineV1(product_id=line.product_id, quantity=line.quantity) for line in lines
-            ),
+        return order, order._request(order._placement())
+
+    def resend_placement(self) -> OrderEvent | None:
+        """Ask Catalog again (ADR 0012): a new copy of the placement, with an id of its own so
+        Catalog's inbox does not drop it. Catalog answers it idempotently. Only while PENDING.
+        """
+        if self.status != OrderStatus.PENDING:
+            return None
+        return self._request(self._placement(), sends=self.catalog_request_sends + 1)
+
+    def resend_cancel(self) -> OrderEvent | None:
+        """Ask Catalog again to release what it reported reserved (reconciliation)."""
+        if self.status != OrderStatus.CANCELLED:
+            return None
+        cancelled = OrderCancelledV1(order_id=self.id, reason=self.status_reason)
+        return self._request(
+            self._event(EventType.ORDER_CANCELLED_V1, cancelled),
+            sends=self.catalog_request_sends + 1,
         )
-        return order, order._event(EventType.ORDER_PLACED_V1, placed)
+
+    def record_stock_reserved(self) -> None:
+        """Record that Catalog reported the stock reserved, whatever the status: an order
+        cancelled before the answer came still has stock to get back."""
+        if self.stock_reserved_at is None:
+            self.stock_reserved_at = func.now()
+
+    def record_stock_released(self) -> None:
+        """Record that Catalog reported the reservation released (reconciliation stops)."""
+        if self.stock_released_at is None:
+            self.stock_released_at = func.now()
 
     def confirm(self) -> OrderEvent | None:
         """Catalog reserved the stock: PENDING -> CONFIRMED.
 
         From any other status a no-op: an order cancelled meanwhile stays CANCELLED, and
-        Catalog releases the reservation when the cancel reaches it.
+        Catalog releases the reservation when the cancel reaches it. Either way the order
+        remembers that Catalog holds its stock, so the release can be chased (ADR 0012).
         """
+        self.record_stock_reserved()
         if not self._may_become(OrderStatus.CONFIRMED):
             return None
         self._become(OrderStatus.CONFIRMED, reason=None)
@@ -176,11 +234,11 @@ class Order(Base):
             return None
         if not self._may_become(OrderStatus.CANCELLED):
             raise OrderNotCancellable(f"A {self.status} order cannot be cancelled.")
+        if self.status == OrderStatus.CONFIRMED:
+            self.record_stock_reserved()  # also true of orders confirmed before it was recorded
         self._become(OrderStatus.CANCELLED, reason=reason)
-        return self._event(
-            EventType.ORDER_CANCELLED_V1,
-            OrderCancelledV1(order_id=self.id, reason=self.status_reason),
-        )
+        cancelled = OrderCancelledV1(order_id=self.id, reason=self.status_reason)
+        return self._request(self._event(EventType.ORDER_CANCELLED_V1, cancelled))
 
     def _may_become(self, status: OrderStatus) -> bool:
         return status in NEXT[OrderStatus(self.status)]
@@ -192,6 +250,25 @@ class Order(Base):
 
     def _event(self, event_type: EventType, payload: EventPayload) -> OrderEvent:
         return OrderEvent(type=event_type, payload=payload, subject=self.id)
+
+    def _placement(self) -> OrderEvent:
+        placed = OrderPlacedV1(
+            order_id=self.id,
+            customer_id=self.customer_id,
+            lines=tuple(
+                OrderLineV1(product_id=line.product_id, quantity=line.quantity)
+                for line in self.lines
+            ),
+        )
+        return self._event(EventType.ORDER_PLACED_V1, placed)
+
+    def _request(self, event: OrderEvent, *, sends: int = 1) -> OrderEvent:
+        """`event` is now the request Orders waits on Catalog to answer; the saga's sweeper
+        (or the reconciler) looks at the order again from now on."""
+        self.catalog_request_id = event.id
+        self.catalog_request_sends = sends
+        self.next_check_at = func.now()
+        return event
 
 
 class OrderLine(Base):

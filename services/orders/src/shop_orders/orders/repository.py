@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import ColumnElement, Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -24,8 +25,10 @@ from shop_orders.orders.models import Order, OrderStatus
 # only if this request's claim still holds the key (a takeover's token differs); then the
 # order, its lines and its event, each only if the step before wrote its row. The database
 # stamps the order (`now()`, the statement's transaction time) and the stored response with
-# the same instant, formatted as the API writes UTC times. Run twice, the second run finds
-# the key answered and writes nothing: the caller then reads the stored response.
+# the same instant, formatted as the API writes UTC times. The order remembers its event's id
+# as its request to Catalog, so the saga's sweeper can tell when it left the outbox (ADR
+# 0012). Run twice, the second run finds the key answered and writes nothing: the caller then
+# reads the stored response.
 _PLACE = """
 WITH stamp AS (
     SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
@@ -38,8 +41,9 @@ WITH stamp AS (
      WHERE customer_id = $2 AND key = $14 AND claim_token = $15 AND response_status IS NULL
  RETURNING response_body
 ), placed AS (
-    INSERT INTO orders (id, customer_id, status, total_cents, currency, pricing_source)
-    SELECT $1, $2, $3, $4, $5, $6 FROM answered
+    INSERT INTO orders (id, customer_id, status, total_cents, currency, pricing_source,
+                        catalog_request_id)
+    SELECT $1, $2, $3, $4, $5, $6, $16 FROM answered
  RETURNING id
 ), lines AS (
     INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price_cents,
@@ -138,16 +142,99 @@ async def reload(session: AsyncSession, order: Order) -> Order:
     return order
 
 
-async def lock_stale_pending(
-    session: AsyncSession, *, older_than: timedelta, limit: int
-) -> Sequence[Order]:
-    """PENDING orders placed more than `older_than` ago, locked (others skip them)."""
+@dataclass(frozen=True, slots=True)
+class Chased:
+    """An order the saga is chasing, locked, with its latest request to Catalog as the
+    outbox knows it: `published_at` None while unsent; `in_outbox` False when the row is
+    gone (retention) or the id unknown (orders placed before it was recorded)."""
+
+    order: Order
+    published_at: datetime | None
+    in_outbox: bool
+    now: datetime
+
+
+async def lock_due_pending(session: AsyncSession, outbox: Table, *, limit: int) -> list[Chased]:
+    """PENDING orders due for a look (`ix_orders_pending_due`), longest due first, locked;
+    rows another sweeper holds are skipped."""
+    return await _lock_chased(
+        session, outbox, limit=limit, lines=True, where=(Order.status == OrderStatus.PENDING,)
+    )
+
+
+async def lock_unreleased_cancels(
+    session: AsyncSession, outbox: Table, *, limit: int
+) -> list[Chased]:
+    """Cancelled orders whose stock Catalog reported reserved and never reported released,
+    due for a look (`ix_orders_release_unacknowledged`), locked."""
+    return await _lock_chased(
+        session,
+        outbox,
+        limit=limit,
+        lines=False,
+        where=(
+            Order.status == OrderStatus.CANCELLED,
+            Order.stock_reserved_at.is_not(None),
+            Order.stock_released_at.is_(None),
+        ),
+    )
+
+
+async def _lock_chased(
+    session: AsyncSession,
+    outbox: Table,
+    *,
+    limit: int,
+    lines: bool,
+    where: tuple[ColumnElement[bool], ...],
+) -> list[Chased]:
+    """`lines=True` loads the orders' lines too (a re-sent placement carries them)."""
     stmt = (
-        select(Order)
-        .where(Order.status == OrderStatus.PENDING, Order.created_at < func.now() - older_than)
-        .order_by(Order.created_at)
+        select(Order, outbox.c.published_at, outbox.c.id.is_not(None), func.now())
+        .outerjoin(outbox, outbox.c.id == Order.catalog_request_id)
+        .where(*where, Order.next_check_at <= func.now())
+        .order_by(Order.next_check_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Order, skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    return (await session.scalars(stmt)).all()
+    if not lines:
+        stmt = stmt.options(raiseload(Order.lines))
+    rows = (await session.execute(stmt)).all()
+    return [Chased(order, published, found, now) for order, published, found, now in rows]
+
+
+async def newest_answered(
+    session: AsyncSession, *, created_after: datetime, answered_before: timedelta
+) -> datetime | None:
+    """Creation time of the newest order created after `created_after` that Catalog
+    answered (CONFIRMED or REJECTED) more than `answered_before` ago; None if none.
+
+    Walks `ix_orders_created_at_id` backwards from the newest order and stops at the first
+    answered one, so it reads only the orders still waiting.
+    """
+    stmt = select(func.max(Order.created_at)).where(
+        Order.status.in_((OrderStatus.CONFIRMED, OrderStatus.REJECTED)),
+        Order.created_at > created_after,
+        Order.updated_at < func.now() - answered_before,
+    )
+    return await session.scalar(stmt)
+
+
+async def count_pending_older_than(session: AsyncSession, age: timedelta) -> int:
+    stmt = select(func.count()).where(
+        Order.status == OrderStatus.PENDING, Order.created_at < func.now() - age
+    )
+    return (await session.scalar(stmt)) or 0
+
+
+async def count_unreleased_cancels(session: AsyncSession, *, cancelled_before: timedelta) -> int:
+    """Cancelled orders Catalog reported holding stock for, and no release since, cancelled
+    more than `cancelled_before` ago."""
+    stmt = select(func.count()).where(
+        Order.status == OrderStatus.CANCELLED,
+        Order.stock_reserved_at.is_not(None),
+        Order.stock_released_at.is_(None),
+        Order.updated_at < func.now() - cancelled_before,
+    )
+    return (await session.scalar(stmt)) or 0

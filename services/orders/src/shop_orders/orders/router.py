@@ -20,6 +20,7 @@ from shop_common.web import (
     DriverPoolDep,
     LimitQuery,
     SessionDep,
+    SessionsDep,
     problem,
     response_headers,
 )
@@ -108,13 +109,13 @@ async def place_order(
     key: IdempotencyKeyDep,
     body: OrderCreate,
     driver: DriverPoolDep,
-    session: SessionDep,
+    sessions: SessionsDep,
     catalog: CatalogDep,
     settings: SettingsDep,
     request: Request,
 ) -> Response:
     placed = await service.place_order(
-        driver, session, catalog, settings, principal=principal, key=key, body=body
+        driver, sessions, catalog, settings, principal=principal, key=key, body=body
     )
     headers = {"Location": str(request.url_for("get_order", order_id=str(placed.order_id)))}
     if placed.replayed:

@@ -1,18 +1,20 @@
 """Order use cases: idempotent placement, visibility, cancellation and the saga's outcomes.
 
 Each function the router or the worker's housekeeping calls is a unit of work: it begins
-its transactions here, visibly (ADR 0010). `confirm_order` and `reject_order` are called
-by event handlers and run inside the consumer's inbox transaction instead.
+its transactions here, visibly (ADR 0010). `confirm_order`, `reject_order` and
+`record_release` are called by event handlers and run inside the consumer's inbox
+transaction instead. The saga's sweeper and reconciler (ADR 0012) chase Catalog for
+answers through `chase_pending` and `chase_unreleased_cancels`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.auth import Principal
 from shop_common.db import DriverPool, Keyset, Page, page_of
@@ -23,8 +25,8 @@ from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.errors import IdempotencyKeyInFlight, OrderNotFound
 from shop_orders.idempotency import service as idempotency
 from shop_orders.idempotency.service import StoredResponse
-from shop_orders.messaging import outbox
-from shop_orders.orders import pricing
+from shop_orders.messaging import OUTBOX, outbox
+from shop_orders.orders import pricing, saga
 from shop_orders.orders import repository as repo
 from shop_orders.orders.models import Order, OrderEvent, OrderStatus, PricingSource
 from shop_orders.orders.schemas import LineIn, OrderCreate, OrderOut, PlacedOrderBody
@@ -32,11 +34,13 @@ from shop_orders.replica import repository as replica
 from shop_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
+# Orders per transaction of the saga's sweeper and reconciler: short locks, short commits.
+SAGA_BATCH = 100
 
 
 async def place_order(
     driver: DriverPool,
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     catalog: CatalogClient,
     settings: OrdersSettings,
     *,
@@ -65,11 +69,13 @@ async def place_order(
         return replay
     try:
         # No transaction is open while Catalog is asked: it may take seconds.
-        priced = await _price(session, catalog, body.lines, settings)
+        priced = await _price(sessions, catalog, body.lines, settings)
         order, placed = Order.place(
             principal.subject, priced.lines, currency=priced.currency, pricing_source=priced.source
         )
-        _, event_row = outbox.prepare(placed.type, placed.payload, subject=placed.subject)
+        _, event_row = outbox.prepare(
+            placed.type, placed.payload, subject=placed.subject, event_id=placed.id
+        )
         stored = await repo.insert_placed(
             driver,
             order,
@@ -100,7 +106,10 @@ async def place_order(
 
 
 async def _price(
-    session: AsyncSession, catalog: CatalogClient, lines: Sequence[LineIn], settings: OrdersSettings
+    sessions: async_sessionmaker[AsyncSession],
+    catalog: CatalogClient,
+    lines: Sequence[LineIn],
+    settings: OrdersSettings,
 ) -> pricing.PricedOrder:
     """Live from Catalog; from the local replica when Catalog cannot be reached (or 503)."""
     ids = [line.product_id for line in lines]
@@ -109,7 +118,7 @@ async def _price(
     except UpstreamUnavailable as exc:
         log.warning("pricing from the replica: catalog unavailable (%s)", exc)
         metrics.REPLICA_FALLBACKS.inc()
-        async with session.begin():
+        async with sessions() as session, session.begin():
             copies = await replica.get_products(session, ids)
         retry_after = pricing.retry_after(exc, settings.unavailable_retry_after_seconds)
         return pricing.price_from_replica(lines, copies, retry_after_seconds=retry_after)
@@ -151,17 +160,96 @@ async def cancel_order(session: AsyncSession, principal: Principal, order_id: UU
         return await repo.reload(session, order)
 
 
-async def cancel_stale_pending(session: AsyncSession, *, older_than: timedelta) -> int:
-    """Cancel PENDING orders whose reservation never came back (e.g. its event was parked).
+@dataclass(frozen=True, slots=True)
+class SagaRound:
+    """What one batch of the saga's sweeper or reconciler did."""
+
+    looked_at: int = 0
+    resent: int = 0
+    cancelled: int = 0
+
+
+async def chase_pending(session: AsyncSession, settings: OrdersSettings) -> SagaRound:
+    """One batch of the PENDING sweep (ADR 0012): re-send placements Catalog has not
+    answered, and cancel the orders Catalog kept not answering while it answered later ones.
 
     Cancelling, not rejecting: the cancel event makes Catalog release a reservation it may
     still make, or leave a tombstone so that a late placement reserves nothing.
     """
+    timing = saga.Timing.of(settings)
     async with session.begin():
-        stale = await repo.lock_stale_pending(session, older_than=older_than, limit=100)
-        for order in stale:
-            await _cancel(session, order, "timed out waiting for a stock reservation")
-    return len(stale)
+        due = await repo.lock_due_pending(session, OUTBOX, limit=SAGA_BATCH)
+        requests = {chased.order.id: _latest_request(chased) for chased in due}
+        sent = [r.sent_at for r in requests.values() if r.sent_at is not None]
+        horizon = None
+        if sent:
+            horizon = await repo.newest_answered(
+                session, created_after=min(sent), answered_before=timing.answer_grace
+            )
+        resent = cancelled = 0
+        for chased in due:
+            order = chased.order
+            step, next_check_at, order.catalog_answering_since = saga.decide_pending(
+                timing,
+                requests[order.id],
+                now=chased.now,
+                answering_since=order.catalog_answering_since,
+                answered_horizon=horizon,
+            )
+            if step is saga.Step.GIVE_UP:
+                await _cancel(session, order, "Catalog did not answer within the deadline")
+                cancelled += 1
+                continue
+            if step is saga.Step.RESEND:
+                await _emit(session, order.resend_placement())
+                resent += 1
+            order.next_check_at = next_check_at
+    return SagaRound(looked_at=len(due), resent=resent, cancelled=cancelled)
+
+
+async def chase_unreleased_cancels(session: AsyncSession, settings: OrdersSettings) -> SagaRound:
+    """One batch of reconciliation: cancelled orders whose stock Catalog reported reserved
+    but never released get their cancel sent again (Catalog releases once, and answers a
+    repeated cancel of a released reservation by reporting the release again)."""
+    timing = saga.Timing.of(settings)
+    async with session.begin():
+        due = await repo.lock_unreleased_cancels(session, OUTBOX, limit=SAGA_BATCH)
+        resent = 0
+        for chased in due:
+            step, next_check_at, _ = saga.decide_resend(
+                timing, _latest_request(chased), now=chased.now
+            )
+            if step is saga.Step.RESEND:
+                await _emit(session, chased.order.resend_cancel())
+                resent += 1
+            chased.order.next_check_at = next_check_at
+    return SagaRound(looked_at=len(due), resent=resent)
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """What the saga is still waiting for, counted for reconciliation's report."""
+
+    pending: int  # PENDING for longer than the deadline (Catalog silent, or no traffic)
+    unreleased: int  # cancelled, stock reported reserved, no release after one interval
+
+
+async def count_overdue(session: AsyncSession, settings: OrdersSettings) -> Overdue:
+    timing = saga.Timing.of(settings)
+    async with session.begin():
+        return Overdue(
+            pending=await repo.count_pending_older_than(session, timing.deadline),
+            unreleased=await repo.count_unreleased_cancels(
+                session, cancelled_before=timing.resend_after
+            ),
+        )
+
+
+def _latest_request(chased: repo.Chased) -> saga.Request:
+    """The order's latest request as the rules see it: a row gone from the outbox (or one
+    never recorded) was published long ago; creation is the safe lower bound."""
+    sent_at = chased.published_at if chased.in_outbox else chased.order.created_at
+    return saga.Request(sends=chased.order.catalog_request_sends, sent_at=sent_at)
 
 
 async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
@@ -182,6 +270,15 @@ async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> No
     await _emit(session, order.reject(reason))
 
 
+async def record_release(session: AsyncSession, order_id: UUID) -> None:
+    """Catalog released the order's stock. In the caller's transaction; a repeat is a no-op."""
+    order = await repo.get_order(session, order_id, for_update=True, lines=False)
+    if order is None:
+        log.warning("stock released for unknown order %s", order_id)
+        return
+    order.record_stock_released()
+
+
 async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
     """The one way a locked order is cancelled, by a person (API) or by the sweeper."""
     was, event = order.status, order.cancel(reason)
@@ -193,7 +290,9 @@ async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
 async def _emit(session: AsyncSession, event: OrderEvent | None) -> None:
     """Outbox the event of a transition, in the transaction that makes the change."""
     if event is not None:
-        await outbox.enqueue(session, event.type, event.payload, subject=event.subject)
+        await outbox.enqueue(
+            session, event.type, event.payload, subject=event.subject, event_id=event.id
+        )
 
 
 async def _visible_order(

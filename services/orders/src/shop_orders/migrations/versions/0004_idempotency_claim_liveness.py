@@ -4,7 +4,7 @@ A claim whose request died (its API process killed) is taken over as soon as tha
 session is gone, instead of after the fixed lease (`claimed_until`).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0002"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

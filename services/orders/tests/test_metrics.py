@@ -6,13 +6,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from shop_common.db import create_engine, create_sessionmaker
 from shop_orders import metrics
 from shop_orders.orders.models import OrderStatus
-from tests.support import assert_problem
+from shop_orders.orders.service import count_pending
+from tests.support import ServiceDb, assert_problem
 from tests.support.orders import key_header, order_body
 
 pytestmark = pytest.mark.integration
@@ -74,3 +77,30 @@ async def test_a_cancel_of_a_pending_order_is_its_outcome_and_counts_once(
     assert (await client.post(url, headers=customer)).status_code == 200
     assert (await client.post(url, headers=customer)).status_code == 200  # a repeat: no change
     assert _moved(before) == {"cancelled": 1, "cancel_durations": 1}
+
+
+async def test_the_worker_counts_pending_orders_and_the_oldest_ones_age(
+    client: httpx.AsyncClient,
+    customer: dict[str, str],
+    new_product: Any,
+    orders_db: ServiceDb,
+    db: asyncpg.Connection,
+) -> None:
+    product = await new_product()
+    placed = await client.post(
+        "/v1/orders", json=order_body((product["id"], 1)), headers={**customer, **key_header()}
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = uuid.UUID(placed.json()["id"])
+    await db.execute(
+        "UPDATE orders.orders SET created_at = now() - interval '1 hour' WHERE id = $1", order_id
+    )
+    engine = create_engine(orders_db.url, schema=orders_db.schema, application_name="gauge-test")
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await count_pending(session)
+    finally:
+        await engine.dispose()
+        await client.post(f"/v1/orders/{order_id}/cancel", headers=customer)
+    assert _value("shop_orders_pending") >= 1
+    assert _value("shop_orders_pending_oldest_age_seconds") >= 3600

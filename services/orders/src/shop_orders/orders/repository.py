@@ -228,6 +228,15 @@ async def count_pending_older_than(session: AsyncSession, age: timedelta) -> int
     return (await session.scalar(stmt)) or 0
 
 
+async def pending_backlog(session: AsyncSession) -> tuple[int, float]:
+    """How many orders are PENDING, and the oldest one's age in seconds (0 when none), by
+    the database's clock. Served by the partial index on PENDING orders (0003)."""
+    age = func.extract("epoch", func.now() - func.min(Order.created_at))
+    stmt = select(func.count(), func.coalesce(age, 0)).where(Order.status == OrderStatus.PENDING)
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), float(oldest)
+
+
 async def count_unreleased_cancels(session: AsyncSession, *, cancelled_before: timedelta) -> int:
     """Cancelled orders Catalog reported holding stock for, and no release since, cancelled
     more than `cancelled_before` ago."""

@@ -245,6 +245,14 @@ async def count_overdue(session: AsyncSession, settings: OrdersSettings) -> Over
         )
 
 
+async def count_pending(session: AsyncSession) -> None:
+    """Count the PENDING orders for the gauges the PENDING age alert reads (the worker, on a
+    timer): how many, and the oldest one's age."""
+    async with session.begin():
+        count, oldest_age = await repo.pending_backlog(session)
+    metrics.pending_counted(count, oldest_age)
+
+
 def _latest_request(chased: repo.Chased) -> saga.Request:
     """The order's latest request as the rules see it: a row gone from the outbox (or one
     never recorded) was published long ago; creation is the safe lower bound."""

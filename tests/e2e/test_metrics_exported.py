@@ -31,34 +31,51 @@ def metrics_urls(stack: Stack) -> dict[str, str]:
     return urls
 
 
-async def exported(http: httpx.AsyncClient, stack: Stack) -> dict[str, set[str]]:
-    """Process -> the names of the samples it exports now (`_bucket`, `_total`, ...)."""
-    names = {}
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+async def scrape(http: httpx.AsyncClient, stack: Stack) -> dict[str, dict[Sample, float]]:
+    """Process -> its samples now: (name, labels) -> value."""
+    scraped = {}
     for process, url in metrics_urls(stack).items():
         response = await http.get(url)
         assert response.status_code == 200, f"{process}: {response.status_code}"
-        names[process] = {
-            sample.name
+        scraped[process] = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
             for family in text_string_to_metric_families(response.text)
             for sample in family.samples
         }
-    return names
+    return scraped
+
+
+def value(samples: dict[Sample, float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 async def test_every_metric_read_by_a_dashboard_or_rule_is_exported(
     shop: Shop, http: httpx.AsyncClient, stack: Stack
 ) -> None:
+    before = await scrape(http, stack)
     product = await shop.new_product(stock_available=1)
     placed = await shop.place((product["id"], 1))
     assert placed.status_code == 201, placed.text
     assert (await shop.final(placed.json()["id"]))["status"] == "CONFIRMED"
+    after = await scrape(http, stack)
 
-    by_process = await exported(http, stack)
-    everything = set().union(*by_process.values())
+    everything = {name for samples in after.values() for name, _ in samples}
     missing = {name: where for name, where in referenced().items() if name not in everything}
     assert not missing, "read but exported by no process:\n" + "\n".join(
         f"  {name}: {', '.join(sorted(set(where)))}" for name, where in sorted(missing.items())
     )
-    # The check has teeth: the saga's own series are there because the order went through.
-    assert "shop_orders_settle_duration_seconds_bucket" in by_process["orders-worker"]
-    assert "shop_outbox_lag_seconds" in by_process["catalog-worker"]
+
+    # And the saga's counters moved in the processes that own them (a series that exists
+    # only because its labels were initialised would pass the check above unmoved).
+    def moved(process: str, name: str, **labels: str) -> float:
+        return value(after[process], name, **labels) - value(before[process], name, **labels)
+
+    assert moved("orders-api", "shop_orders_placed_total", pricing_source="catalog") >= 1
+    assert moved("catalog-worker", "shop_catalog_reservations_total", outcome="reserved") >= 1
+    assert moved("orders-worker", "shop_orders_settled_total", status="CONFIRMED") >= 1
+    assert (
+        moved("orders-worker", "shop_orders_settle_duration_seconds_count", status="CONFIRMED") >= 1
+    )

@@ -27,7 +27,7 @@ LOCK_INPUTS := uv.lock pyproject.toml libs/common/pyproject.toml libs/devtools/p
 	services/catalog/pyproject.toml services/orders/pyproject.toml
 
 .PHONY: help check-python install install-run up up-d down logs reset test lint fmt typecheck \
-	token clean bench
+	token clean bench chaos
 
 help:
 	@echo "make up      provision, migrate, seed and run the stack on 127.0.0.1, its logs on the"
@@ -37,6 +37,8 @@ help:
 	@echo "make test    lint, types, import contracts and every test suite"
 	@echo "make token SUB=alice ROLE=customer|admin   print a signed dev token"
 	@echo "make bench   the benchmark beside the bare baseline (about 6 min; BENCH_ARGS=--quick)"
+	@echo "make chaos   orders and cancels under a fault schedule, then the accounting"
+	@echo "             (CHAOS_DURATION=600 seconds of faults, CHAOS_SEED=1, CHAOS_ARGS=...)"
 	@echo "make fmt | make lint | make typecheck | make clean"
 
 # uv may use only a system Python 3.11 (pyproject.toml: python-downloads = "never", the lock
@@ -124,3 +126,13 @@ BENCH_ARGS ?=
 bench: install
 	$(UV) sync --locked --inexact --group bench
 	BENCH_COMMAND="make bench $(BENCH_ARGS)" $(UV) run --no-sync python -m bench $(BENCH_ARGS)
+
+# Not part of `make test` (a bounded round of the same runs there): its own database, vhost and
+# private RabbitMQ node, the four processes, CHAOS_DURATION seconds of faults, then the
+# accounting; exits 1 on any violation. See docs/operations.md, "Chaos runs".
+CHAOS_DURATION ?= 600
+CHAOS_SEED ?= 1
+CHAOS_ARGS ?=
+chaos: install
+	$(UV) run --frozen python -m tests.chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) \
+		$(CHAOS_ARGS)

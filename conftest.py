@@ -36,6 +36,9 @@ AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672"
 for _service in ("CATALOG", "ORDERS"):
     os.environ.setdefault(f"{_service}_DB_POOL_SIZE", "4")
     os.environ.setdefault(f"{_service}_DB_MAX_OVERFLOW", "8")
+    # The API processes tests start serve Prometheus on a free port, never on 9201/9202
+    # where a `make up` stack or another test run may be listening.
+    os.environ.setdefault(f"{_service}_METRICS_PORT", "0")
 
 
 def _admin(sql: str, database: str | None = None) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import parse_python
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/src"))
 # Calls that open or end a transaction: `session.begin()`, `sessions.begin()`,
@@ -35,7 +37,7 @@ def transaction_calls(source: str) -> list[tuple[int, str]]:
     """(line, method) of every `<anything>.begin(...)`-like call in `source`."""
     return sorted(
         (node.lineno, node.func.attr)
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(parse_python(source))
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in TRANSACTION_CALLS

@@ -71,7 +71,7 @@ def test_interpolated_compose_model_validates() -> None:
 def test_schema_rejects_an_invalid_service() -> None:
     broken = resolved_compose()
     broken["services"]["catalog-api"]["restart_policy"] = "always"  # not a service key
-    broken["services"]["catalog-api"]["depends_on"]["rabbitmq"]["condition"] = "service_ready"
+    broken["services"]["catalog-worker"]["depends_on"]["rabbitmq"]["condition"] = "service_ready"
     assert len(schema_errors(broken)) >= 2
 
 
@@ -150,7 +150,9 @@ def test_start_up_order_is_provision_migrate_then_processes(service: str) -> Non
     for process in ("api", "worker"):
         name = f"{service}-{process}"
         assert _condition(services, name, f"{service}-migrate") == "service_completed_successfully"
-        assert _condition(services, name, "rabbitmq") == "service_healthy"
+    # Only the worker talks to the broker: an API starts (and is ready) without it.
+    assert _condition(services, f"{service}-worker", "rabbitmq") == "service_healthy"
+    assert _condition(services, f"{service}-api", "rabbitmq") is None
     for step in ("provision", "migrate"):
         assert services[f"{service}-{step}"]["restart"] == "no"
 
@@ -178,6 +180,11 @@ def test_application_settings_follow_the_runtime_contract(service: str) -> None:
     prefix = service.upper()
     env = services[f"{service}-api"]["environment"]
     assert env[f"{prefix}_HOST"] == "0.0.0.0"
+    # Metrics on their own port, which is not published (only the API port is).
+    metrics_port = {"catalog": "9201", "orders": "9202"}[service]
+    assert env[f"{prefix}_METRICS_PORT"] == metrics_port
+    published = " ".join(str(p) for p in services[f"{service}-api"].get("ports", []))
+    assert f":{metrics_port}" not in published
     assert env[f"{prefix}_DATABASE_URL"].startswith(f"postgresql+asyncpg://{service}_svc:")
     assert env[f"{prefix}_DATABASE_URL"].endswith("@postgres:5432/shop")
     assert env[f"{prefix}_AMQP_URL"].endswith("@rabbitmq:5672/")

@@ -195,14 +195,26 @@ def test_one_image_two_entrypoints_and_ports(
     config = find(objs, "ConfigMap", f"{service}-config")["data"]
     prefix = service.upper()
     assert config[f"{prefix}_HOST"] == "0.0.0.0"
-    ports = {"catalog": (8001, 9101), "orders": (8002, 9102)}[service]
-    assert _container(api)["ports"][0]["containerPort"] == int(config[f"{prefix}_PORT"]) == ports[0]
+    ports = {"catalog": (8001, 9101, 9201), "orders": (8002, 9102, 9202)}[service]
+    api_ports = {p["name"]: p["containerPort"] for p in _container(api)["ports"]}
+    assert api_ports == {
+        "http": int(config[f"{prefix}_PORT"]),
+        "metrics": int(config[f"{prefix}_METRICS_PORT"]),
+    }
+    assert (api_ports["http"], api_ports["metrics"]) == (ports[0], ports[2])
     worker_port = _container(worker)["ports"][0]["containerPort"]
     assert worker_port == int(config[f"{prefix}_WORKER_PORT"]) == ports[1]
-    for deployment in (api, worker):
+    for deployment, scraped in ((api, ports[2]), (worker, ports[1])):
         container = _container(deployment)
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        # Prometheus scrapes the metrics port: the API port serves no /metrics.
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(scraped)
+        assert annotations["prometheus.io/path"] == "/metrics"
+    # The API's Service (what Orders and the Ingress reach) exposes the API port only.
+    service_ports = find(objs, "Service", f"{service}-api")["spec"]["ports"]
+    assert [(p["port"], p["targetPort"]) for p in service_ports] == [(ports[0], "http")]
 
 
 @pytest.mark.parametrize("service", SERVICES)

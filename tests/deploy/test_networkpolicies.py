@@ -55,10 +55,14 @@ ALLOWED = [
     ("ingress", "orders-api", 8002),
     ("orders-api", "catalog-api", 8001),
     *[(app, "db", 5432) for app in APPS],
-    *[(app, "mq", 5672) for app in APPS],
+    # Only the workers publish and consume: the APIs write their events to the outbox.
+    ("catalog-worker", "mq", 5672),
+    ("orders-worker", "mq", 5672),
     ("catalog-migrate", "db", 5432),
     ("orders-migrate", "db", 5432),
-    ("prometheus", "catalog-api", 8001),
+    # Metrics on their own ports (ADR 0013); the API ports serve no /metrics.
+    ("prometheus", "catalog-api", 9201),
+    ("prometheus", "orders-api", 9202),
     ("prometheus", "catalog-worker", 9101),
     ("prometheus", "orders-worker", 9102),
     ("cnpg-operator", "db", 8000),
@@ -91,6 +95,13 @@ DENIED = [
     ("orders-api", "catalog-api", 9101),
     ("catalog-api", "db", 5433),
     ("keda", "mq", 5672),
+    ("catalog-api", "mq", 5672),
+    ("orders-api", "mq", 5672),
+    ("ingress", "catalog-api", 9201),
+    ("ingress", "orders-api", 9202),
+    ("orders-api", "catalog-api", 9201),
+    ("prometheus", "catalog-api", 8001),
+    ("prometheus", "orders-api", 8002),
 ]
 
 

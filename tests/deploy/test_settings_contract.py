@@ -8,87 +8,21 @@ URL in the manifests fails here rather than in a crash-looping pod.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import os
-import re
 from typing import Any
 
 import pytest
 
-from shop_common.settings import ServiceSettings
-from tests.deploy.invariants import secret_values
-from tests.deploy.manifests import SERVICES, Manifest, find, of_kind, pod_spec, resolved_compose
+from tests.deploy.environment import build_settings, container_environment
+from tests.deploy.manifests import SERVICES, Manifest, find, pod_spec, resolved_compose
 
 pytestmark = pytest.mark.deploy
 
-_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-PORTS = {"catalog": (8001, 9101), "orders": (8002, 9102)}
-# Stand-ins for the Secrets prod expects from the secret manager (same keys as the templates).
-EXTERNAL_SECRET_VALUES = {
-    "catalog-secrets": {
-        "CATALOG_DB_PASSWORD": "change-me",
-        "CATALOG_AMQP_URL": "amqp://catalog:change-me@shop-mq:5672/",
-    },
-    "orders-secrets": {
-        "ORDERS_DB_PASSWORD": "change-me",
-        "ORDERS_AMQP_URL": "amqp://orders:change-me@shop-mq:5672/",
-    },
-    "shop-db-superuser": {"username": "postgres", "password": "change-me"},
-}
-
-
-def settings_class(service: str) -> type[ServiceSettings]:
-    module = importlib.import_module(f"shop_{service}.settings")
-    classes = [
-        cls
-        for _, cls in inspect.getmembers(module, inspect.isclass)
-        if issubclass(cls, ServiceSettings) and cls is not ServiceSettings
-    ]
-    assert len(classes) == 1, f"expected one settings class in {module.__name__}"
-    return classes[0]
-
-
-def container_environment(objs: list[Manifest], container: Manifest) -> dict[str, str]:
-    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in of_kind(objs, "ConfigMap")}
-    secrets = {o["metadata"]["name"]: dict(secret_values(o)) for o in of_kind(objs, "Secret")}
-    secrets = {**EXTERNAL_SECRET_VALUES, **secrets}
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(config_maps[source["configMapRef"]["name"]])
-    for entry in container.get("env", []):
-        if "value" in entry:
-
-            def expand(match: re.Match[str]) -> str:
-                if match.group(0) == "$$":
-                    return "$"
-                return env.get(match.group(1), match.group(0))
-
-            env[entry["name"]] = _REFERENCE.sub(expand, entry["value"])
-            continue
-        ref = entry["valueFrom"]["secretKeyRef"]
-        value = secrets.get(ref["name"], {}).get(ref["key"])
-        if value is None:
-            assert ref.get("optional"), f"{entry['name']}: {ref} does not resolve"
-            continue
-        env[entry["name"]] = value
-    return env
-
-
-def build_settings(
-    service: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> ServiceSettings:
-    prefix = f"{service.upper()}_"
-    for name in [n for n in os.environ if n.startswith(prefix)]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return settings_class(service)()
+PORTS = {"catalog": (8001, 9101, 9201), "orders": (8002, 9102, 9202)}
 
 
 def _check(service: str, settings: Any, expect_jwks: bool) -> None:
     assert settings.host == "0.0.0.0"
-    assert (settings.port, settings.worker_port) == PORTS[service]
+    assert (settings.port, settings.worker_port, settings.metrics_port) == PORTS[service]
     assert settings.database_url.startswith(f"postgresql+asyncpg://{service}_svc:")
     assert "$(" not in settings.database_url
     assert settings.amqp_url.get_secret_value().startswith("amqp://")
@@ -111,8 +45,16 @@ def test_kubernetes_environment_builds_settings(
     objs = rendered[overlay]
     kind = "Job" if workload == "migrate" else "Deployment"
     container = pod_spec(find(objs, kind, f"{service}-{workload}"))["containers"][0]
-    settings = build_settings(service, container_environment(objs, container), monkeypatch)
+    env = container_environment(objs, container)
+    settings = build_settings(service, env, monkeypatch)
     _check(service, settings, expect_jwks=overlay.startswith("prod"))
+    if workload == "api":
+        # An API never uses the broker (ADR 0013): it gets no broker credentials.
+        assert f"{service.upper()}_AMQP_URL" not in env
+    if overlay.startswith("prod"):
+        # Location from the public URL the Ingress serves; no interactive docs; the spec stays.
+        assert str(settings.public_base_url) == "https://shop.example.com/"
+        assert (settings.docs_enabled, settings.openapi_enabled) == (False, True)
 
 
 @pytest.mark.parametrize("service", SERVICES)

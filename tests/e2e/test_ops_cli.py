@@ -359,3 +359,17 @@ async def park_new(amqp_url: str, service: str, event_id: str) -> None:
 async def ids_parked(env: dict[str, str], service: str) -> set[str]:
     listed = await ops_json(env, "parked", "list", "--service", service)
     return {m["id"] for m in listed["queues"][0]["results"]}
+
+
+async def test_reconcile_runs_each_services_own_reconciliation(
+    shop: Shop, env: dict[str, str]
+) -> None:
+    # An operator's shell need not carry the APIs' token settings.
+    without_tokens = {**env, "CATALOG_JWT_SECRET": None, "ORDERS_JWT_SECRET": None}
+    document = await ops_json(without_tokens, "reconcile")  # type: ignore[arg-type]
+    services = {s["service"]: s for s in document["services"]}
+    assert services["orders"]["available"]
+    assert services["catalog"]["available"]
+    assert set(services["orders"]["found"]) == {"release_unacknowledged", "pending_overdue"}
+    assert set(services["catalog"]["found"]) == {"stock_reserved_mismatch"}
+    assert services["catalog"]["found"] == services["catalog"]["repaired"]

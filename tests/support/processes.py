@@ -1,4 +1,4 @@
-"""Real service processes for integration and e2e tests: start, wait ready, stop, kill."""
+"""Real service processes for integration and e2e tests: start, wait ready, stop, kill, freeze."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ class ServiceProcess:
         if self.popen is None or self.popen.poll() is not None:
             return
         self.popen.send_signal(signal.SIGTERM)
+        self.thaw()  # a frozen process handles SIGTERM only once it runs again
         try:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -73,6 +74,15 @@ class ServiceProcess:
         if self.popen is not None and self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: it keeps its sockets and connections and answers nothing until `thaw`."""
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:

@@ -21,6 +21,7 @@ from typing import TypeVar
 import pytest
 
 import shop_common
+from tests.support import parse_python
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGES = sorted(
@@ -44,7 +45,7 @@ TESTS = [*REPO.glob("services/*/tests"), REPO / "tests", REPO / "libs", REPO / "
 def _defined_public_names(module: types.ModuleType) -> set[str]:
     """The public names a module's own source binds at top level (no imports, no loggers)."""
     assert module.__file__ is not None
-    tree = ast.parse(Path(module.__file__).read_text())
+    tree = parse_python(Path(module.__file__).read_text())
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -95,7 +96,7 @@ def _shop_common_imports(root: Path) -> Iterator[tuple[str, int, str, list[str]]
         if "shop_common" in path.parts:  # the library's own imports are its business
             continue
         relative = str(path.relative_to(REPO))
-        for node in ast.walk(ast.parse(path.read_text(), relative)):
+        for node in ast.walk(parse_python(path.read_text(), relative)):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules = [(node.module, [alias.name for alias in node.names])]
             elif isinstance(node, ast.Import):

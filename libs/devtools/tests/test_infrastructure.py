@@ -129,7 +129,7 @@ def test_make_up_prints_the_message_and_no_traceback(tmp_path: Path) -> None:
         **{
             f"{svc}_{kind}": str(free_port())
             for svc in ("CATALOG", "ORDERS")
-            for kind in ("PORT", "WORKER_PORT")
+            for kind in ("PORT", "WORKER_PORT", "METRICS_PORT")
         },
     }
     result = subprocess.run(

@@ -83,7 +83,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     name, vhost = f"shop_dev_t_{suffix}", f"shop_dev_t_{suffix}"
     roles = (f"catalog_dev_t_{suffix}", f"orders_dev_t_{suffix}")
     run_dir = tmp_path_factory.mktemp("run")
-    ports = {key: free_port() for key in ("catalog", "catalog_w", "orders", "orders_w")}
+    ports = {
+        key: free_port()
+        for key in ("catalog", "catalog_w", "catalog_m", "orders", "orders_w", "orders_m")
+    }
     inherited = {
         k: v
         for k, v in os.environ.items()
@@ -100,8 +103,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "ORDERS_AMQP_URL": f"{AMQP_BASE}/{vhost}",
         "CATALOG_PORT": str(ports["catalog"]),
         "CATALOG_WORKER_PORT": str(ports["catalog_w"]),
+        "CATALOG_METRICS_PORT": str(ports["catalog_m"]),
         "ORDERS_PORT": str(ports["orders"]),
         "ORDERS_WORKER_PORT": str(ports["orders_w"]),
+        "ORDERS_METRICS_PORT": str(ports["orders_m"]),
     }
     _rabbitmqctl("add_vhost", vhost)
     stack = DevStack(

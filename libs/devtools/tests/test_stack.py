@@ -122,7 +122,11 @@ def test_banner_names_the_urls_and_the_tokens(monkeypatch: pytest.MonkeyPatch) -
     text = banner(stack, {"ADMIN_TOKEN": "a.b.c"}, Path(".run"))
 
     assert "http://127.0.0.1:8001/v1/products" in text
-    assert "http://127.0.0.1:19102/metrics (orders)" in text
+    assert "http://127.0.0.1:9201/metrics (catalog API)" in text
+    assert (
+        "http://127.0.0.1:9202/metrics (orders API), http://127.0.0.1:19102/metrics (worker)"
+        in text
+    )
     assert "  export ADMIN_TOKEN=a.b.c" in text
 
 

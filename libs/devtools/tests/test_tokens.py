@@ -27,7 +27,12 @@ async def test_prints_a_token_the_default_settings_accept(
 
     token = capsys.readouterr().out.strip()
     settings = ServiceSettings(
-        port=1, worker_port=0, database_url="-", db_schema="-", jwt_secret=SecretStr(SECRET)
+        port=1,
+        worker_port=0,
+        metrics_port=0,
+        database_url="-",
+        db_schema="-",
+        jwt_secret=SecretStr(SECRET),
     )
     assert await TokenVerifier(settings).verify(token) == Principal(
         subject="bob", roles=frozenset({"admin"})

@@ -1,12 +1,7 @@
-"""`reconcile` calls one function per service; until a service ships one, it says so."""
+"""`reconcile` calls one function per service and reports what each found and repaired."""
 
 from __future__ import annotations
 
-import json
-
-from typer.testing import CliRunner
-
-from shop_ops.cli import app
 from shop_ops.reconcile import ReconcileReport, reconcile
 from shop_ops.settings import Service, Target, load_targets
 
@@ -32,13 +27,15 @@ async def test_each_chosen_service_runs_its_own_reconciler_once() -> None:
     ]
 
 
-def test_without_a_reconciler_the_command_says_so_and_fails() -> None:
-    result = CliRunner().invoke(app, ["reconcile", "--json"])
+async def test_a_service_report_becomes_found_and_repaired_by_kind() -> None:
+    from shop_common.worker import Finding
+    from shop_common.worker import ReconcileReport as ServiceReport
+    from shop_ops.reconcile import _report
 
-    assert result.exit_code == 1
-    document = json.loads(result.stdout)
-    assert [(s["service"], s["available"]) for s in document["services"]] == [
-        ("catalog", False),
-        ("orders", False),
-    ]
-    assert "no reconciliation in this build" in document["services"][0]["detail"]
+    report = _report(
+        Service.ORDERS,
+        ServiceReport("orders", (Finding("lost", found=3, repaired=2), Finding("late", found=1))),
+    )
+    assert report == ReconcileReport(
+        Service.ORDERS, True, {"lost": 3, "late": 1}, {"lost": 2, "late": 0}
+    )

@@ -310,3 +310,19 @@ async def test_stock_total_never_exceeds_the_maximum_even_with_reservations(
     fits = await client.post(url, json={"delta": 10, "reason": "x"}, headers=admin)
     assert fits.status_code == 200
     assert (fits.json()["stock_available"], fits.json()["stock_reserved"]) == (999_999_990, 10)
+
+
+async def test_location_is_relative_whatever_the_host_header(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    body = {
+        "sku": f"LOC-{uuid.uuid4().hex[:8]}",
+        "name": "Lamp",
+        "price_cents": 1,
+        "currency": "EUR",
+    }
+    response = await client.post(
+        "/v1/products", json=body, headers={**admin, "Host": "attacker.example"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/v1/products/{response.json()['id']}"

@@ -328,3 +328,18 @@ async def test_nul_in_filters_and_subjects_is_4xx_not_500(
     token = make_token("evil\x00sub", "customer")
     nul_subject = {"Authorization": f"Bearer {token}"}
     assert_problem(await client.get("/v1/orders", headers=nul_subject), 401)
+
+
+async def test_location_is_relative_whatever_the_host_header(
+    client: httpx.AsyncClient, customer: dict[str, str], new_product: Any
+) -> None:
+    product = await new_product()
+    response = await client.post(
+        "/v1/orders",
+        json=order_body((product["id"], 1)),
+        headers={**customer, **key_header(), "Host": "attacker.example"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/v1/orders/{response.json()['id']}"
+    # An authenticated response is nobody's to store.
+    assert response.headers["cache-control"] == "private, no-store"

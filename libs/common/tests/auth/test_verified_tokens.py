@@ -24,6 +24,7 @@ class _Settings(ServiceSettings):
 
     port: int = 1
     worker_port: int = 0
+    metrics_port: int = 0
     database_url: str = "postgresql+asyncpg://nobody@127.0.0.1/none"
     db_schema: str = "none"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from shop_common.settings import ServiceSettings
 from shop_common.web import create_service_app
@@ -29,16 +29,21 @@ async def no_resources(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def app(*, docs_enabled: bool = True) -> FastAPI:
-    settings = ServiceSettings(
+def settings(**overrides: object) -> ServiceSettings:
+    return ServiceSettings(
         port=1,
         worker_port=0,
+        metrics_port=0,
         database_url="postgresql+asyncpg://nobody@127.0.0.1/none",
         db_schema="none",
         jwt_secret=SecretStr("x" * 32),
-        docs_enabled=docs_enabled,
+        **overrides,  # type: ignore[arg-type]
     )
-    return create_service_app(title="Test", settings=settings, routers=[], lifespan=no_resources)
+
+
+def app(*, docs_enabled: bool = True, openapi_enabled: bool = True) -> FastAPI:
+    settings_ = settings(docs_enabled=docs_enabled, openapi_enabled=openapi_enabled)
+    return create_service_app(title="Test", settings=settings_, routers=[], lifespan=no_resources)
 
 
 @pytest.fixture
@@ -99,6 +104,19 @@ async def test_docs_off_leaves_the_openapi_document() -> None:
         assert (await client.get("/docs")).status_code == 404
         assert (await client.get(f"{ASSETS_PATH}/swagger-ui-bundle.js")).status_code == 404
         assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_openapi_off_leaves_neither_the_document_nor_the_page() -> None:
+    transport = httpx.ASGITransport(app=app(docs_enabled=False, openapi_enabled=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as client:
+        assert (await client.get("/openapi.json")).status_code == 404
+        assert (await client.get("/docs")).status_code == 404
+        assert (await client.get("/livez")).status_code == 200
+
+
+def test_docs_without_the_document_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="DOCS_ENABLED needs"):
+        settings(docs_enabled=True, openapi_enabled=False)
 
 
 def test_vendored_md_records_every_file_and_the_version() -> None:

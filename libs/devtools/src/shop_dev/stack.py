@@ -58,6 +58,11 @@ class Service:
     def worker_url(self) -> str:
         return http_url(self.settings.host, self.settings.worker_port)
 
+    @property
+    def metrics_url(self) -> str:
+        """The API's Prometheus endpoint: a port of its own, not the API's."""
+        return http_url(self.settings.host, self.settings.metrics_port)
+
     def topology(self) -> ConsumerTopology:
         """Its queues and exchanges, named as its worker names them (shop_common.worker)."""
         return ConsumerTopology(service=self.name, exchange=self.settings.exchange)

@@ -207,8 +207,8 @@ def banner(stack: Stack, tokens: Mapping[str, str], log_dir: Path, *, detach: bo
     return f"""
   Catalog API   {catalog.api_url}/v1/products    docs: {catalog.api_url}/docs
   Orders API    {orders.api_url}/v1/orders      docs: {orders.api_url}/docs
-  Workers       {catalog.worker_url}/metrics (catalog)
-                {orders.worker_url}/metrics (orders)
+  Metrics       {catalog.metrics_url}/metrics (catalog API), {catalog.worker_url}/metrics (worker)
+                {orders.metrics_url}/metrics (orders API), {orders.worker_url}/metrics (worker)
   Logs          {log_dir}/<process>.log (JSON; {logs})
 
   Tokens for another shell (or `. {log_dir}/tokens.sh`):
@@ -250,7 +250,11 @@ def _check_ports_free(stack: Stack) -> None:
     """A port taken by something else is the most common `make up` failure: say which."""
     for service in stack.services:
         settings = service.settings
-        for variable, port in (("PORT", settings.port), ("WORKER_PORT", settings.worker_port)):
+        for variable, port in (
+            ("PORT", settings.port),
+            ("WORKER_PORT", settings.worker_port),
+            ("METRICS_PORT", settings.metrics_port),
+        ):
             if port and not _can_bind(settings.host, port):
                 raise DevStackError(
                     f"port {port} on {settings.host} ({service.env_prefix}{variable}) is in use "

@@ -293,10 +293,11 @@ def order(
 @app.command("reconcile")
 def reconcile(service: Services = None, as_json: Json = False) -> None:
     """Run each service's reconciliation once: find drift it can repair from its own data
-    and repair it through its normal events. Exits 1 if a service has none to run."""
+    and repair it through its normal events. Exits 1 if drift is left for a person (found
+    but not repaired) or a service has none to run."""
     reports = _run(run_reconcile(load_targets(), _chosen(service)))
     _print(views.reconcile_json(reports), views.reconcile_table(reports), as_json)
-    _exit_unless(all(r.available for r in reports))
+    _exit_unless(all(r.available and r.found == r.repaired for r in reports))
 
 
 def main() -> None:

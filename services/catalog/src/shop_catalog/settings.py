@@ -15,6 +15,7 @@ class CatalogSettings(ServiceSettings):
 
     port: int = 8001
     worker_port: int = 9101
+    metrics_port: int = 9201
     database_url: str = "postgresql+asyncpg://catalog_svc@127.0.0.1:5432/shop"
     db_schema: str = SCHEMA
 

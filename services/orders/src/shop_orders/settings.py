@@ -17,6 +17,7 @@ class OrdersSettings(ServiceSettings):
 
     port: int = 8002
     worker_port: int = 9102
+    metrics_port: int = 9202
     database_url: str = "postgresql+asyncpg://orders_svc@127.0.0.1:5432/shop"
     db_schema: str = SCHEMA
 

@@ -1,14 +1,17 @@
 """HTTP plumbing shared by the services' FastAPI apps: the app factory and what routes use.
 
-`create_service_app` puts problem details, auth, body limits, request ids, metrics and
-health around a service's routers; `api_resources` opens its database for the lifespan.
-Routes take a session from `SessionDep` (or the driver pool for a hot statement from
-`DriverPoolDep`, answered with `json_response`), page parameters from `LimitQuery`/`CursorQuery`
-and the settings from `SETTINGS`. Worker processes reuse the health endpoints.
+`create_service_app` puts problem details, auth, the edge middleware (request ids, load
+shedding, body limit, Cache-Control, RED metrics) and health around a service's routers;
+`api_resources` opens its database for the lifespan; `serve` runs it, with Prometheus on a
+port of its own. Routes take a session from `SessionDep` (or the driver pool for a hot
+statement from `DriverPoolDep`, answered with `json_response`), page parameters from
+`LimitQuery`/`CursorQuery`, the settings from `SETTINGS`, and build `Location` with
+`location`. Worker processes reuse the health endpoints, `DatabaseProbe` and `SideServer`.
 """
 
-from shop_common.web.app import SETTINGS, Lifespan, api_resources, create_service_app, serve
-from shop_common.web.health import READINESS_CHECKS, ReadinessCheck, health_router
+from shop_common.web.app import SETTINGS, Lifespan, api_resources, create_service_app
+from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, ReadinessCheck, health_router
+from shop_common.web.links import location
 from shop_common.web.numbers import WholeNumber
 from shop_common.web.pagination import CursorQuery, LimitQuery
 from shop_common.web.problems import (
@@ -21,6 +24,7 @@ from shop_common.web.problems import (
     response_headers,
 )
 from shop_common.web.responses import encode_json, json_response
+from shop_common.web.server import SideServer, serve
 from shop_common.web.sessions import (
     DRIVER_POOL,
     SESSIONMAKER,
@@ -39,6 +43,7 @@ __all__ = [
     "SETTINGS",
     "UNAUTHORIZED",
     "CursorQuery",
+    "DatabaseProbe",
     "DriverPoolDep",
     "FieldError",
     "Lifespan",
@@ -47,6 +52,7 @@ __all__ = [
     "ReadinessCheck",
     "SessionDep",
     "SessionsDep",
+    "SideServer",
     "WholeNumber",
     "api_resources",
     "create_service_app",
@@ -54,6 +60,7 @@ __all__ = [
     "get_session",
     "health_router",
     "json_response",
+    "location",
     "problem",
     "response_headers",
     "serve",

@@ -4,29 +4,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 
-import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.cors import CORSMiddleware
 
 from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
-from shop_common.db import DriverPool, create_engine, create_sessionmaker, ping
-from shop_common.observability import RequestIdMiddleware, configure_logging
-from shop_common.runtime import freeze_startup_objects
+from shop_common.db import DriverPool, create_engine, create_sessionmaker
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
-from shop_common.web.body_limit import BodySizeLimit
 from shop_common.web.docs import install_docs
-from shop_common.web.health import READINESS_CHECKS, broker_check, health_router
-from shop_common.web.metrics import RedMetrics, metrics_endpoint
+from shop_common.web.edge import EdgeMiddleware
+from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, health_router
+from shop_common.web.links import PUBLIC_BASE_URL
 from shop_common.web.problems import install_problem_handlers
 from shop_common.web.sessions import DRIVER_POOL, SESSIONMAKER
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 SETTINGS = StateKey[ServiceSettings]("settings")
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details"}
+# What a browser on an allowed origin may send and read (only when CORS is configured).
+CORS_METHODS = ("GET", "POST", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+    "traceparent",
+)
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed")
 
 
 def create_service_app(
@@ -37,7 +46,8 @@ def create_service_app(
     lifespan: Lifespan,
     version: str = "1.0.0",
 ) -> FastAPI:
-    """Problem details, auth, body limit, request ids, metrics and health around `routers`.
+    """Problem details, auth, the edge (request ids, shedding, body limit, metrics) and
+    health around `routers`. Prometheus is not here: `serve` puts it on the metrics port.
 
     `lifespan` must set `READINESS_CHECKS` (name -> async check); `api_resources` does.
     """
@@ -46,6 +56,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         responses={422: _PROBLEM, 400: _PROBLEM},
+        openapi_url="/openapi.json" if settings.openapi_enabled else None,
         # install_docs serves /docs from assets shipped with shop_common (no CDN); no ReDoc.
         docs_url=None,
         redoc_url=None,
@@ -53,15 +64,30 @@ def create_service_app(
     SETTINGS.set(app, settings)
     TOKEN_VERIFIER.set(app, TokenVerifier(settings))
     READINESS_CHECKS.set(app, {})
+    PUBLIC_BASE_URL.set(app, str(settings.public_base_url or "").rstrip("/"))
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(RedMetrics)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    app.include_router(health_router())
+    if settings.cors_allow_origins:  # off unless configured: inside the edge, so counted
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
+    # The one middleware of ours (added last: outermost of the app's own).
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
+        retry_after_seconds=settings.shed_retry_after_seconds,
+    )
+    # Routes are matched in order: the API's first (every request tries them), then the
+    # probes (every few seconds), then the docs.
     for router in routers:
         app.include_router(router)
-    install_docs(app, enabled=settings.docs_enabled)  # after the API's routes: matched last
+    app.include_router(health_router())
+    install_docs(app, enabled=settings.docs_enabled)
     return app
 
 
@@ -69,7 +95,8 @@ def create_service_app(
 async def api_resources(
     app: FastAPI, settings: ServiceSettings, service: str
 ) -> AsyncIterator[AsyncEngine]:
-    """For an API's lifespan: the engine, the session factory and the readiness checks."""
+    """For an API's lifespan: the engine, the session factory and the readiness check (its
+    database, on a connection of its own; an API never uses the broker)."""
     engine = create_engine(
         settings.database_url,
         schema=settings.db_schema,
@@ -92,32 +119,12 @@ async def api_resources(
         )
         await driver.open()
         DRIVER_POOL.set(app, driver)
-    READINESS_CHECKS.set(
-        app,
-        {
-            "database": partial(ping, engine),
-            "broker": broker_check(settings.amqp_url.get_secret_value()),
-        },
-    )
+    probe = DatabaseProbe(settings.database_url, application_name=f"{service}-api-probe")
+    READINESS_CHECKS.set(app, {"database": probe})
     try:
         yield engine
     finally:
+        await probe.close()
         if driver is not None:
             await driver.close()
         await engine.dispose()
-
-
-def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
-    """Run `app` on uvicorn with JSON logs; SIGINT/SIGTERM stop it gracefully."""
-    configure_logging(service, settings.log_level)
-    freeze_startup_objects()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        proxy_headers=False,
-        access_log=settings.access_log,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )

@@ -225,7 +225,7 @@ def _with_problem_schema(
     """`app.openapi` plus the `Problem` component (a problem+json response declared without
     a schema, like the app-wide 400 and 422, gets it), the 503 that any operation may answer
     (its database away) unless it declares its own, and the `X-Request-ID` header that
-    every response carries (`RequestIdMiddleware`)."""
+    every response carries (`shop_common.web.edge`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Generator
 
-import uvicorn
 from fastapi import FastAPI
 
-from shop_common.web.health import READINESS_CHECKS, ReadinessCheck, health_router
+from shop_common.web import READINESS_CHECKS, ReadinessCheck, SideServer, health_router
 from shop_common.web.metrics import metrics_endpoint
 
 
-class _QuietServer(uvicorn.Server):
-    """The worker owns SIGTERM/SIGINT; this server just stops when asked."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 class WorkerHttp:
-    """A worker `Component`: serves until the worker stops."""
+    """A worker `Component`: serves until the worker stops (the worker owns the signals)."""
 
     def __init__(self, *, host: str, port: int, checks: dict[str, ReadinessCheck]) -> None:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         READINESS_CHECKS.set(app, checks)
         app.include_router(health_router())
         app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        self._server = _QuietServer(config)
+        self._server = SideServer(app, host=host, port=port)
 
     async def run(self, stop: asyncio.Event) -> None:
         serving = asyncio.create_task(self._server.serve())

@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import partial
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shop_common.db import create_engine, create_sessionmaker, ping
+from shop_common.db import create_engine, create_sessionmaker
 from shop_common.messaging.consumer import EventConsumer, Handler
 from shop_common.messaging.relay import OutboxRelay
 from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import ConsumerTopology
 from shop_common.settings import ServiceSettings
+from shop_common.web import DatabaseProbe
 from shop_common.worker.http import WorkerHttp
 from shop_common.worker.periodic import Periodic
 from shop_common.worker.runner import Component, Worker
 
-PREFETCH = 10
 RETENTION_INTERVAL_SECONDS = 3600.0
 ExtraComponents = Callable[[async_sessionmaker[AsyncSession]], Sequence[Component]]
 
@@ -40,10 +39,11 @@ async def run_service_worker(
         settings.database_url,
         schema=settings.db_schema,
         application_name=f"{service}-worker",
-        # Every in-flight delivery holds a connection, the relay holds one for LISTEN and one
-        # to publish, and readiness pings need one: never make handlers queue for the pool.
-        pool_size=PREFETCH + 3,
-        max_overflow=5,
+        # Every delivery in hand holds a connection, and the relay holds one for LISTEN and
+        # one to publish (the settings refuse a pool smaller than that); housekeeping takes
+        # what is left. Readiness probes have a connection of their own.
+        pool_size=settings.worker_db_pool_size,
+        max_overflow=settings.worker_db_max_overflow,
     )
     sessions = create_sessionmaker(engine)
     amqp_url = settings.amqp_url.get_secret_value()
@@ -53,13 +53,16 @@ async def run_service_worker(
         inbox=inbox,
         topology=ConsumerTopology(service=service, exchange=settings.exchange),
         handlers=handlers,
-        prefetch=PREFETCH,
+        prefetch=settings.worker_prefetch,
     )
     relay = OutboxRelay(engine=engine, table=outbox, amqp_url=amqp_url, exchange=settings.exchange)
+    probe = DatabaseProbe(settings.database_url, application_name=f"{service}-worker-probe")
+    # The broker through the connection the consumer already holds: subscribed means the
+    # broker is reachable and our queue is there; no AMQP connection is opened per probe.
     http = WorkerHttp(
         host=settings.host,
         port=settings.worker_port,
-        checks={"database": partial(ping, engine), "consumer": partial(_subscribed, consumer)},
+        checks={"database": probe, "broker": lambda: _subscribed(consumer)},
     )
     retention = RetentionSweeper(
         engine,
@@ -78,9 +81,10 @@ async def run_service_worker(
     try:
         await Worker(*components).run(stop, handle_signals=stop is None)
     finally:
+        await probe.close()
         await engine.dispose()
 
 
 async def _subscribed(consumer: EventConsumer) -> None:
     if not consumer.ready.is_set():
-        raise RuntimeError("the consumer is not subscribed to its queue")
+        raise RuntimeError("the consumer is not subscribed to its queue (broker unreachable?)")

@@ -31,6 +31,7 @@ from shop_common.web import (
     LimitQuery,
     SessionDep,
     json_response,
+    location,
     problem,
     response_headers,
 )
@@ -181,7 +182,7 @@ async def create_product(
     body: ProductCreate, session: SessionDep, request: Request, response: Response, _: AdminDep
 ) -> ProductOut:
     product = await service.create_product(session, body)
-    response.headers["Location"] = str(request.url_for("get_product", product_id=product.id))
+    response.headers["Location"] = location(request, "get_product", product_id=product.id)
     return _with_etag(response, product)
 
 

@@ -21,6 +21,7 @@ from shop_common.web import (
     LimitQuery,
     SessionDep,
     SessionsDep,
+    location,
     problem,
     response_headers,
 )
@@ -117,7 +118,7 @@ async def place_order(
     placed = await service.place_order(
         driver, sessions, catalog, settings, principal=principal, key=key, body=body
     )
-    headers = {"Location": str(request.url_for("get_order", order_id=str(placed.order_id)))}
+    headers = {"Location": location(request, "get_order", order_id=placed.order_id)}
     if placed.replayed:
         headers["Idempotent-Replayed"] = "true"
     # The stored JSON as it is: the first answer and every replay are the same bytes.

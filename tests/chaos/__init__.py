@@ -1,0 +1,1 @@
+"""Fault-schedule runs: orders and cancels under kills, freezes, broker and database faults."""

@@ -73,8 +73,7 @@ def _metrics_port(service: str, process: str) -> int:
     prefix = service.upper()
     if process == "worker":
         return int(env[f"{prefix}_WORKER_PORT"])
-    # An API serves /metrics on its metrics port when it has one, else on its own port.
-    return int(env.get(f"{prefix}_METRICS_PORT", env[f"{prefix}_PORT"]))
+    return int(env[f"{prefix}_METRICS_PORT"])
 
 
 def test_prometheus_scrapes_the_four_processes_on_their_metrics_ports() -> None:

@@ -89,8 +89,8 @@ def test_every_process_is_scraped_on_its_metrics_port(
 
 def test_the_scrape_check_catches_a_wrong_port(rendered: dict[str, list[Manifest]]) -> None:
     objs = copy.deepcopy(rendered["prod"])
-    worker = find(objs, "PodMonitor", "shop-worker")
-    worker["spec"]["podMetricsEndpoints"][0]["port"] = "http"
+    monitor = find(objs, "PodMonitor", "shop")
+    monitor["spec"]["podMetricsEndpoints"][0]["port"] = "http"
     assert any("no endpoint scrapes" in p for p in scrape_problems(objs))
 
 
@@ -121,7 +121,7 @@ def test_the_operator_schema_rejects_a_broken_rule(rendered: dict[str, list[Mani
     rule["spec"]["groups"][1]["rules"][0]["for"] = 5  # a duration is a string
     rule["spec"]["groups"][1]["rules"][1]["severity"] = "page"  # not a rule field
     assert len(crd_validation_errors(rule)) >= 2
-    monitor = copy.deepcopy(find(rendered["prod"], "PodMonitor", "shop-worker"))
+    monitor = copy.deepcopy(find(rendered["prod"], "PodMonitor", "shop"))
     monitor["spec"]["podMetricsEndpoints"][0]["interval"] = "30 seconds"
     assert crd_validation_errors(monitor)
 

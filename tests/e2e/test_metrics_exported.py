@@ -17,27 +17,14 @@ from tests.support.e2e import Shop, Stack
 pytestmark = pytest.mark.e2e
 
 
-def metrics_urls(stack: Stack) -> dict[str, str]:
-    """Where each process serves /metrics: the workers beside their probes, the APIs on
-    their own port."""
-    urls = {
-        "catalog-api": f"{stack.catalog_url}/metrics",
-        "orders-api": f"{stack.orders_url}/metrics",
-    }
-    for name in ("catalog-worker", "orders-worker"):
-        ready = stack.processes[name].ready_url
-        assert ready is not None
-        urls[name] = ready.replace("/readyz", "/metrics")
-    return urls
-
-
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
 
 async def scrape(http: httpx.AsyncClient, stack: Stack) -> dict[str, dict[Sample, float]]:
     """Process -> its samples now: (name, labels) -> value."""
     scraped = {}
-    for process, url in metrics_urls(stack).items():
+    assert len(stack.metrics) == 4
+    for process, url in stack.metrics.items():
         response = await http.get(url)
         assert response.status_code == 200, f"{process}: {response.status_code}"
         scraped[process] = {

@@ -32,10 +32,11 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import QueuePool
 
-__all__ = ["PoolGauges", "after_commit", "track_pool"]
+__all__ = ["PoolGauges", "after_commit", "track_engine", "track_pool"]
 
 log = logging.getLogger(__name__)
 _QUEUED = "shop_common.metrics.after_commit"
@@ -133,3 +134,14 @@ REGISTRY.register(_GAUGES)
 def track_pool(name: str, *, in_use: Callable[[], int], capacity: int) -> Callable[[], None]:
     """Report a connection pool on /metrics until the returned function is called."""
     return _GAUGES.track(name, in_use=in_use, capacity=capacity)
+
+
+def track_engine(engine: AsyncEngine, *, capacity: int) -> Callable[[], None]:
+    """Report a SQLAlchemy engine's pool as `pool="engine"` until the returned function is
+    called (the pool is looked up at each scrape: `dispose()` replaces it)."""
+
+    def in_use() -> int:
+        pool = engine.pool
+        return pool.checkedout() if isinstance(pool, QueuePool) else 0
+
+    return track_pool("engine", in_use=in_use, capacity=capacity)

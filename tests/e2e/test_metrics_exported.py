@@ -55,6 +55,12 @@ async def test_every_metric_read_by_a_dashboard_or_rule_is_exported(
         f"  {name}: {', '.join(sorted(set(where)))}" for name, where in sorted(missing.items())
     )
 
+    # Every process reports its pools: the engine everywhere, the driver pool in the APIs.
+    for process, samples in after.items():
+        pools = {"engine", "driver"} if process.endswith("-api") else {"engine"}
+        for pool in pools:
+            assert value(samples, "shop_db_pool_connections_max", pool=pool) > 0, (process, pool)
+
     # And the saga's counters moved in the processes that own them (a series that exists
     # only because its labels were initialised would pass the check above unmoved).
     def moved(process: str, name: str, **labels: str) -> float:

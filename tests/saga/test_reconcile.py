@@ -56,7 +56,10 @@ async def test_orders_sends_a_cancel_again_when_catalog_never_reported_the_relea
         order_id,
     )
     await sdb.execute(
-        "UPDATE orders.orders SET updated_at = updated_at - interval '10 minutes' WHERE id = $1",
+        # Ten minutes on for the order too: its next look (set by the worker's last
+        # reconciliation, one resend interval after the cancel left) is in the past.
+        "UPDATE orders.orders SET updated_at = updated_at - interval '10 minutes',"
+        " next_check_at = next_check_at - interval '10 minutes' WHERE id = $1",
         uuid.UUID(order_id),
     )
     repaired_before = counted("release_unacknowledged", "repaired")

@@ -17,7 +17,8 @@ def stack(
     provision_service: Callable[[str], ServiceDb], amqp_url: str, make_token: Callable[..., str]
 ) -> Iterator[Stack]:
     catalog_db, orders_db = provision_service("catalog"), provision_service("orders")
-    ports = {name: free_port() for name in ("catalog", "catalog_w", "orders", "orders_w")}
+    names = ("catalog", "catalog_w", "catalog_m", "orders", "orders_w", "orders_m")
+    ports = {name: free_port() for name in names}
     catalog_url = f"http://127.0.0.1:{ports['catalog']}"
     orders_url = f"http://127.0.0.1:{ports['orders']}"
     catalog_env = {
@@ -26,6 +27,7 @@ def stack(
         "CATALOG_JWT_SECRET": TEST_JWT_SECRET,
         "CATALOG_PORT": str(ports["catalog"]),
         "CATALOG_WORKER_PORT": str(ports["catalog_w"]),
+        "CATALOG_METRICS_PORT": str(ports["catalog_m"]),
         "CATALOG_LOG_LEVEL": "INFO",
     }
     orders_env = {
@@ -34,6 +36,7 @@ def stack(
         "ORDERS_JWT_SECRET": TEST_JWT_SECRET,
         "ORDERS_PORT": str(ports["orders"]),
         "ORDERS_WORKER_PORT": str(ports["orders_w"]),
+        "ORDERS_METRICS_PORT": str(ports["orders_m"]),
         "ORDERS_CATALOG_URL": catalog_url,
         "ORDERS_LOG_LEVEL": "INFO",
     }
@@ -57,6 +60,15 @@ def stack(
             admin={"Authorization": f"Bearer {make_token('e2e-admin', 'admin')}"},
             customer={"Authorization": f"Bearer {make_token('e2e-alice', 'customer')}"},
             vhost=amqp_url.rsplit("/", 1)[1],
+            metrics={
+                name: f"http://127.0.0.1:{ports[key]}/metrics"
+                for name, key in (
+                    ("catalog-api", "catalog_m"),
+                    ("catalog-worker", "catalog_w"),
+                    ("orders-api", "orders_m"),
+                    ("orders-worker", "orders_w"),
+                )
+            },
         )
     finally:
         for process in processes.values():

@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +26,8 @@ class Stack:
     admin: dict[str, str]
     customer: dict[str, str]
     vhost: str
+    # Process name -> its Prometheus endpoint, where the harness gave it a known port.
+    metrics: dict[str, str] = field(default_factory=dict)
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         process = self.processes[name]

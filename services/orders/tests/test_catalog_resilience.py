@@ -105,6 +105,10 @@ async def test_breaker_opens_falls_back_and_closes_against_a_real_catalog_proces
     assert _state(app) is BreakerState.CLOSED
 
     catalog_process.kill()
+    fallbacks = REGISTRY.get_sample_value("shop_orders_replica_fallbacks_total") or 0.0
+    from_replica = REGISTRY.get_sample_value(
+        "shop_orders_placed_total", {"pricing_source": "replica"}
+    )
 
     # Closed -> open: connection refusals count; with no replica entry the answer is 503.
     down, elapsed = await _place(client, customer, unreplicated["id"])
@@ -129,6 +133,10 @@ async def test_breaker_opens_falls_back_and_closes_against_a_real_catalog_proces
 
     metric = REGISTRY.get_sample_value("shop_http_client_circuit_state", {"target": "catalog"})
     assert metric == 2
+    # Both placements turned to the replica; the one it could price counts as placed from it.
+    assert REGISTRY.get_sample_value("shop_orders_replica_fallbacks_total") == fallbacks + 2
+    placed = REGISTRY.get_sample_value("shop_orders_placed_total", {"pricing_source": "replica"})
+    assert placed == (from_replica or 0.0) + 1
 
     # Half-open after the reset timeout; a successful trial closes it.
     catalog_process.start()

@@ -21,6 +21,8 @@ from shop_orders.settings import OrdersSettings
 SERVICE = "orders"
 # Batches per sweep: after a long outage the backlog is worked off over a few rounds.
 MAX_SWEEP_BATCHES = 50
+# How fresh the PENDING gauges are (one indexed count per round).
+PENDING_COUNT_INTERVAL_SECONDS = 15.0
 log = logging.getLogger(__name__)
 
 PLACEMENTS_RESENT = Counter(
@@ -58,10 +60,20 @@ def housekeeping(sessions: async_sessionmaker[AsyncSession], settings: OrdersSet
     return Periodic("housekeeping", once, interval=settings.saga_sweep_interval_seconds)
 
 
+async def _count_pending(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        await orders.count_pending(session)
+
+
 async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> None:
     def extra(sessions: async_sessionmaker[AsyncSession]) -> list[Component]:
         return [
             housekeeping(sessions, settings),
+            Periodic(
+                "pending count",
+                partial(_count_pending, sessions),
+                interval=PENDING_COUNT_INTERVAL_SECONDS,
+            ),
             Periodic(
                 "reconcile",
                 partial(reconcile, sessions, settings),

@@ -72,6 +72,14 @@ class DriverPool:
             },
         )
 
+    @property
+    def in_use(self) -> int:
+        """Connections running a statement now (the pool gauge reads it at scrape time)."""
+        if self._pool is None:
+            return 0
+        in_use: int = self._pool.get_size() - self._pool.get_idle_size()
+        return in_use
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

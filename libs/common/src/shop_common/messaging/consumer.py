@@ -75,6 +75,8 @@ async def acknowledge(session: AsyncSession, envelope: Envelope, payload: Any) -
 # while the database answers every probe, is treated as the message's failure after all:
 # it may be what crashes the backend, and retrying it uncounted would do so forever.
 MAX_UNCOUNTED_CONNECTION_LOSSES = 10
+# How often the session looks at its parking queue's depth (a passive declare).
+PARKED_GAUGE_INTERVAL = 15.0
 
 
 class Outcome(StrEnum):
@@ -199,6 +201,7 @@ class EventConsumer:
         queue = topology.queue
         self._batch_sizes = metrics.CONSUMER_BATCH_SIZE.labels(queue)
         self._paused_gauge = metrics.CONSUMER_PAUSED.labels(queue)
+        self._handle_duration = metrics.CONSUMER_HANDLE_DURATION.labels(queue)
         self._counters: dict[tuple[str, Outcome], Any] = {}
 
     @property
@@ -253,7 +256,11 @@ class EventConsumer:
             worker = asyncio.create_task(self._work(link))
             ended = asyncio.Event()
             worker.add_done_callback(lambda _: ended.set())
+            parked_due = 0.0
             while not stop.is_set():
+                if time.monotonic() >= parked_due:
+                    parked_due = time.monotonic() + PARKED_GAUGE_INTERVAL
+                    await self._count_parked(publishing)
                 await wait_any(stop, broker.lost, ended, max_wait=self.watchdog_interval)
                 if worker.done():
                     worker.result()  # raises what ended it
@@ -273,6 +280,18 @@ class EventConsumer:
                 with contextlib.suppress(BaseException):
                     await worker
             await broker.close()
+
+    async def _count_parked(self, channel: AbstractChannel) -> None:
+        """The parking queue's depth into `shop_parked_messages`: a passive declare on the
+        session's own channel, never a connection of its own. A failure leaves the gauge as
+        it was (the session's watchdog finds a broken channel)."""
+        try:
+            parking = await channel.declare_queue(self.topology.parking_queue, passive=True)
+        except Exception as exc:
+            log.warning("consumer %s: cannot count parked messages: %r", self.topology.queue, exc)
+            return
+        depth = parking.declaration_result.message_count
+        metrics.PARKED_MESSAGES.labels(self.topology.queue).set(depth or 0)
 
     async def _work(self, link: _Link) -> None:
         """Take whatever has arrived, up to a batch, until the sentinel (None) or an end."""
@@ -424,6 +443,7 @@ class EventConsumer:
             return [Outcome.HANDLED] * len(batch)
         outcomes: list[Outcome] = []
         wakes: set[str] = set()  # outboxes the handlers wrote to, whose relays run here
+        started = time.perf_counter()
         async with self.sessionmaker() as session:
             session.info[WAKE_AFTER_COMMIT] = wakes
             async with session.begin():
@@ -442,6 +462,7 @@ class EventConsumer:
                     with trace_context(envelope.traceparent):
                         await delivery.handler(session, envelope, delivery.payload)
                     outcomes.append(Outcome.HANDLED)
+        self._handle_duration.observe(time.perf_counter() - started)
         wake_local_relays(wakes)  # committed: this process's relay publishes at once
         return outcomes
 

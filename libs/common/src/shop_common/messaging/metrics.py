@@ -51,3 +51,20 @@ CONSUMER_INFRASTRUCTURE_FAILURES = Counter(
     "kind is contention, connection or unavailable.",
     ["queue", "kind"],
 )
+PARKED_MESSAGES = Gauge(
+    "shop_parked_messages",
+    "Messages in a consumer's parking queue, as its worker last looked (every 15 s).",
+    ["queue"],
+)
+CONSUMER_HANDLE_DURATION = Histogram(
+    "shop_consumer_handle_duration_seconds",
+    "Time to apply a transaction of deliveries: the inbox, the handlers and the commit.",
+    ["queue"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+RELAY_PUBLISH_DURATION = Histogram(
+    "shop_relay_publish_duration_seconds",
+    "Time to publish a batch of outbox rows until the broker confirmed them all.",
+    ["outbox"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)

@@ -38,6 +38,7 @@ from shop_common.messaging.topology import DEFAULT_EXCHANGE, declare_events_exch
 from shop_common.tracing import TRACEPARENT_HEADER
 
 _PING = text("SELECT 1")
+FAILURE_REASONS = ("unroutable", "nacked", "invalid", "broker_error")
 log = logging.getLogger(__name__)
 
 # Called with the ids the broker confirmed, before they are marked sent (a test seam).
@@ -113,6 +114,9 @@ class OutboxRelay:
         self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
         self.on_confirmed = on_confirmed
         self.name = notify_channel(table)
+        self._publish_duration = metrics.RELAY_PUBLISH_DURATION.labels(self.name)
+        for reason in FAILURE_REASONS:  # every reason exported at 0, so a rate starts at once
+            metrics.OUTBOX_FAILURES.labels(self.name, reason)
         self._broker: BrokerSession | None = None
         self._channel: aiormq.Channel | None = None
         self._listener: tuple[AsyncConnection, Any] | None = None
@@ -163,7 +167,9 @@ class OutboxRelay:
         async with self.engine.begin() as conn:
             rows = await self._claim(conn)
             if rows:
+                started = time.perf_counter()
                 outcomes = await self._publish_all(channel, rows)
+                self._publish_duration.observe(time.perf_counter() - started)
                 confirmed = [row.id for row, f in zip(rows, outcomes, strict=True) if f is None]
                 if confirmed and self.on_confirmed is not None:
                     await self.on_confirmed(confirmed)

@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from shop_common.auth.dependencies import TOKEN_VERIFIER
 from shop_common.auth.tokens import TokenVerifier
 from shop_common.db import DriverPool, create_engine, create_sessionmaker
+from shop_common.metrics import track_engine, track_pool
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.docs import install_docs
@@ -121,9 +122,17 @@ async def api_resources(
         DRIVER_POOL.set(app, driver)
     probe = DatabaseProbe(settings.database_url, application_name=f"{service}-api-probe")
     READINESS_CHECKS.set(app, {"database": probe})
+    untrack = [track_engine(engine, capacity=settings.db_pool_size + settings.db_max_overflow)]
+    if driver is not None:
+        pool = driver
+        untrack.append(
+            track_pool("driver", in_use=lambda: pool.in_use, capacity=settings.db_driver_pool_size)
+        )
     try:
         yield engine
     finally:
+        for stop_tracking in untrack:
+            stop_tracking()
         await probe.close()
         if driver is not None:
             await driver.close()

@@ -14,6 +14,7 @@ from shop_common.messaging.consumer import EventConsumer, Handler
 from shop_common.messaging.relay import OutboxRelay
 from shop_common.messaging.retention import RetentionSweeper
 from shop_common.messaging.topology import ConsumerTopology
+from shop_common.metrics import track_engine
 from shop_common.settings import ServiceSettings
 from shop_common.web import DatabaseProbe
 from shop_common.worker.http import WorkerHttp
@@ -46,6 +47,9 @@ async def run_service_worker(
         max_overflow=settings.worker_db_max_overflow,
     )
     sessions = create_sessionmaker(engine)
+    untrack = track_engine(
+        engine, capacity=settings.worker_db_pool_size + settings.worker_db_max_overflow
+    )
     amqp_url = settings.amqp_url.get_secret_value()
     consumer = EventConsumer(
         amqp_url=amqp_url,
@@ -81,6 +85,7 @@ async def run_service_worker(
     try:
         await Worker(*components).run(stop, handle_signals=stop is None)
     finally:
+        untrack()
         await probe.close()
         await engine.dispose()
 

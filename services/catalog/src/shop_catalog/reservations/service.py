@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_catalog import metrics
 from shop_catalog.messaging import outbox
 from shop_catalog.products import repository as products
 from shop_catalog.products.repository import LockedStock, StockMove
@@ -52,6 +53,7 @@ async def reserve_for_order(
         )
         for line in wanted
     )
+    metrics.reservation_decided(session, (verdict.reason for verdict in verdicts))
     if any(verdict.reason for verdict in verdicts):
         reservation.reject(verdicts)
         await reservations.save(session, reservation)

@@ -23,6 +23,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_common.db import DriverPool
+from shop_orders import metrics
 from shop_orders.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyRequired,
@@ -78,14 +79,18 @@ async def claim(
         return None
     row = await repo.state(driver, claim)
     if row is None:  # the row went (expired and purged) between the two statements
+        metrics.key_repeated("in_flight")
         raise IdempotencyKeyInFlight(_IN_FLIGHT, headers={"Retry-After": "1"})
     if row["fingerprint"] != claim.fingerprint:
+        metrics.key_repeated("reused")
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body; use a new key."
         )
     stored = _stored(row, replayed=True)
     if stored is None:
+        metrics.key_repeated("in_flight")
         raise IdempotencyKeyInFlight(_IN_FLIGHT, headers={"Retry-After": "1"})
+    metrics.key_repeated("replayed")
     return stored
 
 

@@ -238,6 +238,15 @@ async def count_pending_older_than(session: AsyncSession, age: timedelta) -> int
     return (await session.scalar(stmt)) or 0
 
 
+async def pending_backlog(session: AsyncSession) -> tuple[int, float]:
+    """How many orders are PENDING, and the oldest one's age in seconds (0 when none), by
+    the database's clock. Served by the partial index on PENDING orders (0003)."""
+    age = func.extract("epoch", func.now() - func.min(Order.created_at))
+    stmt = select(func.count(), func.coalesce(age, 0)).where(Order.status == OrderStatus.PENDING)
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), float(oldest)
+
+
 async def count_unreleased_cancels(session: AsyncSession, *, cancelled_before: timedelta) -> int:
     """Cancelled orders Catalog reported holding stock for, and no release since, cancelled
     more than `cancelled_before` ago."""
@@ -255,7 +264,12 @@ _ORDERS = cast(Table, Order.__table__)
 # event, and loading the order through the ORM (identity map, flush, refresh) cost more
 # than the SQL.
 _LOCK_STATUS = (
-    select(_ORDERS.c.status, _ORDERS.c.status_reason, _ORDERS.c.stock_reserved_at)
+    select(
+        _ORDERS.c.status,
+        _ORDERS.c.status_reason,
+        _ORDERS.c.stock_reserved_at,
+        _ORDERS.c.created_at,
+    )
     .where(_ORDERS.c.id == bindparam("id"))
     .with_for_update()
 )
@@ -281,7 +295,8 @@ _SAVE_STATUS = (
 
 async def lock_status(session: AsyncSession, order_id: UUID) -> Order | None:
     """The order's status, locked FOR UPDATE, as an `Order` outside the session that knows
-    only its id, status and reason, and whether Catalog reported its stock reserved: enough
+    only its id, status and reason, when it was placed and whether Catalog reported its
+    stock reserved: enough
     to apply a saga transition, which `save_status` writes."""
     row = (await session.execute(_LOCK_STATUS, {"id": order_id})).first()
     if row is None:
@@ -291,6 +306,7 @@ async def lock_status(session: AsyncSession, order_id: UUID) -> Order | None:
         status=row.status,
         status_reason=row.status_reason,
         stock_reserved_at=row.stock_reserved_at,
+        created_at=row.created_at,
     )
 
 

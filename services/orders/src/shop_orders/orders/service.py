@@ -20,6 +20,7 @@ from shop_common.auth import Principal
 from shop_common.db import DriverPool, Keyset, Page, page_of
 from shop_common.errors import Forbidden
 from shop_common.http import UpstreamUnavailable
+from shop_orders import metrics
 from shop_orders.catalog_client.client import CatalogClient
 from shop_orders.errors import IdempotencyKeyInFlight, OrderNotFound
 from shop_orders.idempotency import service as idempotency
@@ -84,15 +85,18 @@ async def place_order(
             notify_channel=outbox.channel,
         )
         if stored is not None:
+            metrics.order_placed(priced.source)
             return idempotency.StoredResponse(201, stored, order.id)
         # Nothing written: a retry took the key over, or the connection dropped after our
         # statement committed and its repeat found the key answered (then it is our answer).
         mine = await idempotency.answer_of(driver, claim)
         if mine is None:
+            metrics.key_repeated("in_flight")
             raise IdempotencyKeyInFlight(
                 "A retry of this request took over its Idempotency-Key; retry shortly.",
                 headers={"Retry-After": "1"},
             )
+        metrics.order_placed(priced.source)
         return mine
     except BaseException:
         # Whatever went wrong (422, 503, a bug, a cancelled request), the client may retry;
@@ -113,6 +117,7 @@ async def _price(
         live = await catalog.get_products(ids)
     except UpstreamUnavailable as exc:
         log.warning("pricing from the replica: catalog unavailable (%s)", exc)
+        metrics.REPLICA_FALLBACKS.inc()
         async with sessions() as session, session.begin():
             copies = await replica.get_products(session, ids)
         retry_after = pricing.retry_after(exc, settings.unavailable_retry_after_seconds)
@@ -240,6 +245,14 @@ async def count_overdue(session: AsyncSession, settings: OrdersSettings) -> Over
         )
 
 
+async def count_pending(session: AsyncSession) -> None:
+    """Count the PENDING orders for the gauges the PENDING age alert reads (the worker, on a
+    timer): how many, and the oldest one's age."""
+    async with session.begin():
+        count, oldest_age = await repo.pending_backlog(session)
+    metrics.pending_counted(count, oldest_age)
+
+
 def _latest_request(chased: repo.Chased) -> saga.Request:
     """The order's latest request as the rules see it: a row gone from the outbox (or one
     never recorded) was published long ago; creation is the safe lower bound."""
@@ -255,8 +268,11 @@ async def confirm_order(session: AsyncSession, order_id: UUID) -> None:
         return
     # Saved even when the order moved no more (cancelled meanwhile): Catalog holds its
     # stock now, and the release is chased from that (ADR 0012).
+    was = order.status
     event = order.confirm()
     await repo.save_status(session, order, moved=event is not None)
+    if event is not None:
+        metrics.order_left(session, was=was, status=order.status, placed_at=order.created_at)
     await _emit(session, event)
 
 
@@ -266,9 +282,11 @@ async def reject_order(session: AsyncSession, order_id: UUID, reason: str) -> No
     if order is None:
         log.warning("stock rejected for unknown order %s", order_id)
         return
+    was = order.status
     event = order.reject(reason)
     if event is not None:  # none: a late or repeated outcome
         await repo.save_status(session, order, moved=True)
+        metrics.order_left(session, was=was, status=order.status, placed_at=order.created_at)
         await _emit(session, event)
 
 
@@ -283,7 +301,10 @@ async def record_release(session: AsyncSession, order_id: UUID) -> None:
 
 async def _cancel(session: AsyncSession, order: Order, reason: str) -> None:
     """The one way a locked order is cancelled, by a person (API) or by the sweeper."""
-    await _emit(session, order.cancel(reason))
+    was, event = order.status, order.cancel(reason)
+    await _emit(session, event)
+    if event is not None:
+        metrics.order_left(session, was=was, status=order.status, placed_at=order.created_at)
 
 
 async def _emit(session: AsyncSession, event: OrderEvent | None) -> None:

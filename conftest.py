@@ -25,7 +25,7 @@ from shop_catalog.settings import CatalogSettings
 from shop_common.auth import issue_dev_token
 from shop_common.db.migrations import upgrade
 from shop_common.db.provision import DEFAULT_ADMIN_DSN, ServiceDatabase, provision
-from tests.support import TEST_JWT_SECRET, ServiceDb
+from tests.support import TEST_JWT_SECRET, ServiceDb, tracing
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", DEFAULT_ADMIN_DSN)
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
@@ -39,6 +39,19 @@ for _service in ("CATALOG", "ORDERS"):
     # The API processes tests start serve Prometheus on a free port, never on 9201/9202
     # where a `make up` stack or another test run may be listening.
     os.environ.setdefault(f"{_service}_METRICS_PORT", "0")
+
+
+# As in a service process with no exporter configured (shop_common.tracing); spans a
+# test's sampled traceparent starts are kept in tests.support.tracing.SPANS.
+tracing.install()
+
+
+@pytest.fixture
+def spans() -> Iterator[tracing.InMemorySpanExporter]:
+    """What the test traced (start it with a sampled traceparent); empty at the start."""
+    tracing.SPANS.clear()
+    yield tracing.SPANS
+    tracing.SPANS.clear()
 
 
 def _admin(sql: str, database: str | None = None) -> None:

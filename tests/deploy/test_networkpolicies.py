@@ -38,6 +38,9 @@ def endpoints(objs: list[Manifest]) -> dict[str, Endpoint]:
         "ingress", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
     )
     found["prometheus"] = Endpoint("prometheus", "monitoring", {"app": "prometheus"})
+    found["collector"] = Endpoint(
+        "collector", "monitoring", {"app.kubernetes.io/component": "opentelemetry-collector"}
+    )
     found["dns"] = Endpoint("dns", "kube-system", {"k8s-app": "kube-dns"})
     found["keda"] = Endpoint("keda", "keda", {"app": "keda-operator"})
     found["cnpg-operator"] = Endpoint("cnpg-operator", "cnpg-system", {"app": "cnpg"})
@@ -72,6 +75,8 @@ ALLOWED = [
     # The APIs fetch the identity provider's signing keys (JWKS over HTTPS).
     ("catalog-api", "internet", 443),
     ("orders-api", "internet", 443),
+    # Spans to the OpenTelemetry Collector, OTLP/HTTP (components/tracing).
+    *[(app, "collector", 4318) for app in APPS],
 ]
 
 DENIED = [
@@ -102,6 +107,9 @@ DENIED = [
     ("orders-api", "catalog-api", 9201),
     ("prometheus", "catalog-api", 8001),
     ("prometheus", "orders-api", 8002),
+    ("catalog-migrate", "collector", 4318),
+    ("orders-api", "collector", 4317),
+    ("catalog-worker", "prometheus", 9090),
 ]
 
 

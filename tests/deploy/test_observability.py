@@ -7,10 +7,13 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from opentelemetry.sdk.trace import sampling
 
 from tests.deploy.crd_schemas import crd_validation_errors
+from tests.deploy.environment import container_environment
 from tests.deploy.manifests import Manifest, find, is_shop_app, of_kind, pod_spec
 from tests.deploy.sync_order import app_workloads, sync_wave
 from tests.observability.rules import DASHBOARDS_DIR, prometheus_rule
@@ -155,3 +158,36 @@ def test_dev_stays_without_the_operator(rendered: dict[str, list[Manifest]]) -> 
     """dev runs on clusters without the Prometheus Operator: no monitoring CRs there."""
     assert not of_kind(rendered["dev"], *MONITORING_KINDS)
     assert [o for o in rendered["dev"] if is_shop_app(o)]
+
+
+@pytest.mark.parametrize("overlay", MONITORED)
+@pytest.mark.parametrize(
+    "process", ["catalog-api", "catalog-worker", "orders-api", "orders-worker"]
+)
+def test_every_process_sends_a_tenth_of_new_traces_to_the_collector(
+    overlay: str,
+    process: str,
+    rendered: dict[str, list[Manifest]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """components/tracing: the environment the SDK reads (ADR 0018) gives an OTLP/HTTP
+    endpoint and a sampler the SDK understands as parent-based, 10% of new traces."""
+    objs = rendered[overlay]
+    container = pod_spec(find(objs, "Deployment", process))["containers"][0]
+    env = container_environment(objs, container)
+    endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (endpoint.scheme, endpoint.port) == ("http", 4318)
+    assert endpoint.hostname is not None
+    assert endpoint.hostname.endswith(".monitoring.svc.cluster.local")
+    for name, value in env.items():
+        if name.startswith("OTEL_"):
+            monkeypatch.setenv(name, value)
+    sampler = sampling._get_from_env_or_default()
+    assert isinstance(sampler, sampling.ParentBased)
+    assert "TraceIdRatioBased{0.1}" in sampler.get_description()
+
+
+def test_dev_exports_no_traces(rendered: dict[str, list[Manifest]]) -> None:
+    objs = rendered["dev"]
+    container = pod_spec(find(objs, "Deployment", "orders-api"))["containers"][0]
+    assert not [k for k in container_environment(objs, container) if k.startswith("OTEL_")]

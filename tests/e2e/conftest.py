@@ -11,10 +11,15 @@ from tests.support import TEST_JWT_SECRET, ServiceDb
 from tests.support.e2e import Shop, Stack
 from tests.support.processes import ServiceProcess, free_port
 
+PROCESSES = ("catalog-api", "catalog-worker", "orders-api", "orders-worker")
+
 
 @pytest.fixture(scope="session")
 def stack(
-    provision_service: Callable[[str], ServiceDb], amqp_url: str, make_token: Callable[..., str]
+    provision_service: Callable[[str], ServiceDb],
+    amqp_url: str,
+    make_token: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     catalog_db, orders_db = provision_service("catalog"), provision_service("orders")
     names = ("catalog", "catalog_w", "catalog_m", "orders", "orders_w", "orders_m")
@@ -40,15 +45,31 @@ def stack(
         "ORDERS_CATALOG_URL": catalog_url,
         "ORDERS_LOG_LEVEL": "INFO",
     }
+    # Every process exports its spans, each to a file of its own (shop_common.tracing),
+    # sampled as in production: all of a sampled caller's trace, and its own new traces.
+    trace_dir = tmp_path_factory.mktemp("traces")
+    traces = {name: trace_dir / f"{name}.jsonl" for name in PROCESSES}
+
+    def env(name: str, service_env: dict[str, str]) -> dict[str, str]:
+        return {**service_env, "SHOP_TRACES_FILE": str(traces[name])}
+
     processes = {
         "catalog-worker": ServiceProcess(
-            "catalog-worker", catalog_env, f"http://127.0.0.1:{ports['catalog_w']}/readyz"
+            "catalog-worker",
+            env("catalog-worker", catalog_env),
+            f"http://127.0.0.1:{ports['catalog_w']}/readyz",
         ),
         "orders-worker": ServiceProcess(
-            "orders-worker", orders_env, f"http://127.0.0.1:{ports['orders_w']}/readyz"
+            "orders-worker",
+            env("orders-worker", orders_env),
+            f"http://127.0.0.1:{ports['orders_w']}/readyz",
         ),
-        "catalog-api": ServiceProcess("catalog-api", catalog_env, f"{catalog_url}/readyz"),
-        "orders-api": ServiceProcess("orders-api", orders_env, f"{orders_url}/readyz"),
+        "catalog-api": ServiceProcess(
+            "catalog-api", env("catalog-api", catalog_env), f"{catalog_url}/readyz"
+        ),
+        "orders-api": ServiceProcess(
+            "orders-api", env("orders-api", orders_env), f"{orders_url}/readyz"
+        ),
     }
     try:
         for process in processes.values():
@@ -60,6 +81,7 @@ def stack(
             admin={"Authorization": f"Bearer {make_token('e2e-admin', 'admin')}"},
             customer={"Authorization": f"Bearer {make_token('e2e-alice', 'customer')}"},
             vhost=amqp_url.rsplit("/", 1)[1],
+            traces=traces,
             metrics={
                 name: f"http://127.0.0.1:{ports[key]}/metrics"
                 for name, key in (

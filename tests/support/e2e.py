@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +29,8 @@ class Stack:
     vhost: str
     # Process name -> its Prometheus endpoint, where the harness gave it a known port.
     metrics: dict[str, str] = field(default_factory=dict)
+    # Process name -> the file its spans are written to (SHOP_TRACES_FILE), if any.
+    traces: dict[str, Path] = field(default_factory=dict)
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         process = self.processes[name]

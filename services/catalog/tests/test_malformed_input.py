@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from tests.support import assert_problem
 
@@ -158,7 +160,7 @@ async def test_forged_cursors_out_of_range_or_naive_are_400(
 
 
 async def test_incoming_traceparent_rides_on_the_event(
-    client: httpx.AsyncClient, admin: dict[str, str], db: Any
+    client: httpx.AsyncClient, admin: dict[str, str], db: Any, spans: InMemorySpanExporter
 ) -> None:
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     body = {**VALID, "sku": f"TRACE-{uuid.uuid4().hex[:8]}"}
@@ -176,7 +178,16 @@ async def test_incoming_traceparent_rides_on_the_event(
             [traced.json()["id"], untraced.json()["id"]],
         )
     }
-    assert rows[traced.json()["id"]]["traceparent"] == traceparent
+    # The event carries the request's server span: the caller's trace, sampled as it said.
+    [server] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind is SpanKind.SERVER and s.name == "POST /v1/products"
+    ]
+    assert rows[traced.json()["id"]]["traceparent"] == (
+        f"00-4bf92f3577b34da6a3ce929d0e0e4736-{server.context.span_id:016x}-01"
+    )
+    # A request without a trace starts one (not sampled: no exporter in the tests).
     fresh = rows[untraced.json()["id"]]["traceparent"]
-    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", fresh)
-    assert fresh != traceparent
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[02]", fresh)
+    assert fresh.split("-")[1] != traceparent.split("-")[1]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aio_pika import Message
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 
@@ -108,7 +109,7 @@ async def test_every_message_delivered_twice_has_its_effect_once(db, kit) -> Non
         ).scalar() == 25
 
 
-async def test_failing_handler_is_retried_and_its_writes_roll_back(db, kit) -> None:
+async def test_failing_handler_is_retried_and_its_writes_roll_back(db, kit, spans) -> None:
     calls: list[tuple[int, str | None]] = []
 
     async def flaky(session, envelope: Envelope, payload: OrderCancelledV1) -> None:
@@ -125,13 +126,26 @@ async def test_failing_handler_is_retried_and_its_writes_roll_back(db, kit) -> N
         await publish(kit, to_message(envelope))
         await kit.wait_until(lambda: _has_effect(db, envelope.id), what="the third attempt")
     assert [n for n, _ in calls] == [0, 1, 2]
-    assert {tp for _, tp in calls} == {TRACEPARENT}  # the handler runs in the event's trace
     assert consumed(kit, "retried") == 2
     assert await effects(db) == Counter({envelope.id: 1})
+    # Each attempt ran in a CONSUMER span of its own, a child of the publisher's span; the
+    # failed ones say so. What the handler wrote carries the successful attempt's span.
+    processed = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CONSUMER]
+    assert len(processed) == 3
+    caller_trace, caller_span = TRACEPARENT.split("-")[1:3]
+    for span, (_, traceparent) in zip(processed, calls, strict=True):
+        assert span.name == f"process {consumer.topology.queue}"
+        assert span.parent is not None
+        assert format(span.parent.span_id, "016x") == caller_span
+        assert format(span.context.trace_id, "032x") == caller_trace
+        assert traceparent == f"00-{caller_trace}-{span.context.span_id:016x}-01"
+        assert span.attributes is not None
+        assert span.attributes["messaging.message.id"] == str(envelope.id)
+    assert [s.status.status_code for s in processed] == [StatusCode.ERROR] * 2 + [StatusCode.UNSET]
     async with db.sessions() as session:
         outbox = (await session.execute(select(db.outbox_table))).all()
     assert len(outbox) == 1
-    assert outbox[0].headers == {"traceparent": TRACEPARENT}
+    assert outbox[0].headers == {"traceparent": calls[-1][1]}
 
 
 async def test_always_failing_message_is_parked_with_its_reason(db, kit) -> None:

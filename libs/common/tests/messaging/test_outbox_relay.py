@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -134,7 +135,7 @@ async def test_enqueue_refuses_a_payload_of_the_wrong_type(db) -> None:
 
 
 async def test_relay_publishes_persistent_cloudevents_and_marks_sent_after_confirm(
-    db, kit, engine
+    db, kit, engine, spans
 ) -> None:
     spy = await kit.spy_queue()
     async with db.sessions() as session, session.begin():
@@ -175,7 +176,17 @@ async def test_relay_publishes_persistent_cloudevents_and_marks_sent_after_confi
     assert event.get_subject() == str(product.id)
     assert event.get_time() is not None
     assert event.get_data() == product.to_event_data()
-    assert headers["traceparent"] == TRACEPARENT
+    # The relay's PRODUCER span continues the context the row was written in, and the
+    # message carries the PRODUCER span's context.
+    [publish] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+    caller_trace, caller_span = TRACEPARENT.split("-")[1:3]
+    assert publish.name == f"publish {kit.exchange}"
+    assert publish.parent is not None
+    assert format(publish.parent.span_id, "016x") == caller_span
+    assert headers["traceparent"] == f"00-{caller_trace}-{publish.context.span_id:016x}-01"
+    assert publish.attributes is not None
+    assert publish.attributes["messaging.system"] == "rabbitmq"
+    assert publish.attributes["messaging.rabbitmq.destination.routing_key"] == event.get_type()
 
 
 async def test_unroutable_message_is_not_marked_sent(db, kit, engine) -> None:

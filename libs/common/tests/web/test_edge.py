@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request, Response
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -166,18 +168,38 @@ async def test_every_response_carries_the_request_id(client: httpx.AsyncClient) 
         assert HEX_ID.match(response.headers["x-request-id"]), response.status_code
 
 
-async def test_the_callers_traceparent_is_current_and_a_bad_one_starts_a_new_trace(
-    client: httpx.AsyncClient,
+async def test_a_request_continues_the_callers_trace_in_a_server_span(
+    client: httpx.AsyncClient, spans: InMemorySpanExporter
 ) -> None:
-    kept = (await client.get("/trace", headers={"traceparent": TRACEPARENT})).json()
+    caller_trace, caller_span = TRACEPARENT.split("-")[1:3]
+    seen = (await client.get("/trace", headers={"traceparent": TRACEPARENT})).json()
+
+    # The handler runs inside FastAPI's server span: the caller's trace, a span of its own,
+    # sampled as the caller said.
+    _, trace_id, span_id, flags = seen["traceparent"].split("-")
+    assert (trace_id, flags) == (caller_trace, "01")
+    assert span_id != caller_span
+    [server] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert server.name == "GET /trace"
+    assert format(server.context.span_id, "016x") == span_id
+    assert server.parent is not None
+    assert format(server.parent.span_id, "016x") == caller_span
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/trace"
+    assert server.attributes["http.response.status_code"] == 200
+
+
+async def test_a_request_without_a_valid_traceparent_starts_a_new_unsampled_trace(
+    client: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
     replaced = (await client.get("/trace", headers={"traceparent": "00-garbage"})).json()
     fresh = (await client.get("/trace")).json()
 
-    assert kept["traceparent"] == TRACEPARENT
+    # Ids for the logs and the events, nothing recorded: no exporter is configured.
     for started in (replaced["traceparent"], fresh["traceparent"]):
-        assert started is not None
-        assert re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", started)
-    assert replaced["traceparent"] != fresh["traceparent"]
+        assert re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[02]$", started)  # 02: not sampled
+    assert replaced["traceparent"].split("-")[1] != fresh["traceparent"].split("-")[1]
+    assert spans.get_finished_spans() == ()
     assert current_traceparent() is None
 
 

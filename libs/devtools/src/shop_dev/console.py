@@ -38,7 +38,8 @@ _PROCESSES = {
 }
 _OTHER = ("\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[33m")
 # The fields every record has (observability.configure_logging); anything else is shown.
-_KNOWN = {"time", "level", "logger", "message", "service", "request_id", "trace_id", "exc_info"}
+_KNOWN = {"time", "level", "logger", "message", "service", "request_id", "trace_id", "span_id"}
+_KNOWN |= {"exc_info"}
 _KNOWN |= {"color_message", "taskName"}  # uvicorn's coloured copy of the message; asyncio's task
 _ID_CHARS = 8  # enough to tell requests apart on screen; the JSON logs have the whole id
 

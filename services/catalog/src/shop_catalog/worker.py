@@ -12,6 +12,7 @@ from shop_catalog.messaging import INBOX, OUTBOX
 from shop_catalog.reconcile import reconcile
 from shop_catalog.settings import CatalogSettings
 from shop_common.observability import configure_logging
+from shop_common.tracing import configure_tracing
 from shop_common.worker import Component, Periodic, run_process, run_service_worker
 
 SERVICE = "catalog"
@@ -41,4 +42,5 @@ async def run(settings: CatalogSettings, stop: asyncio.Event | None = None) -> N
 def run_worker() -> None:
     settings = CatalogSettings()
     configure_logging(f"{SERVICE}-worker", settings.log_level)
+    configure_tracing(f"{SERVICE}-worker")
     run_process(run(settings))

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_common.observability import configure_logging
+from shop_common.tracing import configure_tracing
 from shop_common.worker import Component, Periodic, run_process, run_service_worker
 from shop_orders.events.handlers import HANDLERS
 from shop_orders.idempotency.service import purge_expired
@@ -95,4 +96,5 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
 def run_worker() -> None:
     settings = OrdersSettings()
     configure_logging(f"{SERVICE}-worker", settings.log_level)
+    configure_tracing(f"{SERVICE}-worker")
     run_process(run(settings))

@@ -22,6 +22,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from shop_common.db.errors import DatabaseUnavailable, is_connection_error
+from shop_common.tracing import db_span
 
 __all__ = ["DriverPool"]
 
@@ -49,7 +50,9 @@ class DriverPool:
             raise ValueError("a driver pool needs at least one connection")
         # The services' URLs name SQLAlchemy's driver (postgresql+asyncpg://); asyncpg wants
         # the plain scheme.
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        parsed = make_url(url)
+        self._dsn = parsed.set(drivername="postgresql").render_as_string(False)
+        self._database = parsed.database
         self._schema = schema
         self._application_name = application_name
         self.size = size
@@ -97,12 +100,18 @@ class DriverPool:
     async def _run(self, query: str, args: tuple[Any, ...], *, first: bool) -> list[Row]:
         if self._pool is None:
             raise RuntimeError("the driver pool is not open (is the lifespan running?)")
+        with db_span(query, database=self._database):
+            return await self._attempt(self._pool, query, args, first=first)
+
+    async def _attempt(
+        self, pool: asyncpg.Pool, query: str, args: tuple[Any, ...], *, first: bool
+    ) -> list[Row]:
         for attempt in (1, 2):
             try:
                 # No acquire timeout: asyncpg runs a timed acquire as a task of its own, a
                 # third of the pool's cost per statement. A wait is bounded anyway: by the
                 # API's in-flight limit times a statement's `command_timeout`.
-                async with self._pool.acquire() as conn:
+                async with pool.acquire() as conn:
                     try:
                         if first:
                             row: Row | None = await conn.fetchrow(query, *args)

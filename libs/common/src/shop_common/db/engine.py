@@ -6,6 +6,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from shop_common.tracing import instrument_engine
+
 
 def create_engine(
     url: str,
@@ -22,7 +24,7 @@ def create_engine(
     replaces one the server dropped, so a unit of work never starts on a dead connection:
     for APIs, whose answer would otherwise be a 503 after a database restart or failover.
     """
-    return _create_async_engine(
+    engine = _create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -34,6 +36,8 @@ def create_engine(
             "timeout": 5,
         },
     )
+    instrument_engine(engine)  # a span per statement, under a span that records
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Self
 
 import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from ._breaker import AsyncCircuitBreaker
@@ -74,6 +75,9 @@ class ResilientHttpClient:
             trust_env=config.trust_env,
             follow_redirects=False,
         )
+        # A CLIENT span per attempt, its context injected as `traceparent`: the upstream
+        # continues the caller's trace.
+        HTTPXClientInstrumentor.instrument_client(self._http)
 
     async def __aenter__(self) -> Self:
         return self

@@ -56,7 +56,7 @@ from shop_common.messaging.parking import (
     copy_message,
 )
 from shop_common.messaging.topology import ConsumerTopology, declare_consumer_topology
-from shop_common.tracing import trace_context
+from shop_common.tracing import consumer_span
 
 log = logging.getLogger(__name__)
 
@@ -459,7 +459,15 @@ class EventConsumer:
                         outcomes.append(Outcome.DUPLICATE)
                         continue
                     new.discard(envelope.id)  # a second copy in the batch is a duplicate
-                    with trace_context(envelope.traceparent):
+                    # CONSUMER span, child of the publisher's: what the handler writes
+                    # (its outbox rows) continues this trace.
+                    with consumer_span(
+                        queue=self.topology.queue,
+                        routing_key=envelope.type,
+                        message_id=str(envelope.id),
+                        traceparent=envelope.traceparent,
+                        tracestate=envelope.tracestate,
+                    ):
                         await delivery.handler(session, envelope, delivery.payload)
                     outcomes.append(Outcome.HANDLED)
         self._handle_duration.observe(time.perf_counter() - started)

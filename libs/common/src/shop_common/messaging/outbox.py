@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_common.events import EventPayload, payload_model
 from shop_common.messaging.envelope import Envelope
-from shop_common.tracing import TRACEPARENT_HEADER, current_traceparent
+from shop_common.tracing import TRACEPARENT_HEADER, TRACESTATE_HEADER, current_trace_headers
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -151,6 +151,11 @@ class Outbox:
         model = payload_model(event_type)
         if type(payload) is not model:
             raise TypeError(f"{event_type} carries {model.__name__}, not {type(payload).__name__}")
+        # The context this event is written in (the request's or the handled event's span):
+        # the relay's publish continues it (shop_common.tracing).
+        headers: dict[str, Any] = (
+            {TRACEPARENT_HEADER: traceparent} if traceparent else current_trace_headers()
+        )
         envelope = Envelope(
             id=event_id or uuid.uuid4(),
             source=self.source,
@@ -158,11 +163,9 @@ class Outbox:
             subject=str(subject),
             time=datetime.now(UTC),
             data=payload.to_event_data(),
-            traceparent=traceparent or current_traceparent(),
+            traceparent=headers.get(TRACEPARENT_HEADER),
+            tracestate=headers.get(TRACESTATE_HEADER),
         )
-        headers: dict[str, Any] = {}
-        if envelope.traceparent:
-            headers[TRACEPARENT_HEADER] = envelope.traceparent
         values = {
             "id": envelope.id,
             "source": envelope.source,

@@ -35,7 +35,13 @@ from shop_common.messaging.envelope import Envelope, to_frame
 from shop_common.messaging.errors import BrokerUnavailableError
 from shop_common.messaging.outbox import notify_channel, register_local_relay
 from shop_common.messaging.topology import DEFAULT_EXCHANGE, declare_events_exchange
-from shop_common.tracing import TRACEPARENT_HEADER
+from shop_common.tracing import (
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+    current_trace_headers,
+    failed,
+    producer_span,
+)
 
 _PING = text("SELECT 1")
 FAILURE_REASONS = ("unroutable", "nacked", "invalid", "broker_error")
@@ -230,7 +236,22 @@ class OutboxRelay:
         return [task.result() if task in done else timed_out for task in tasks]
 
     async def _publish(self, channel: aiormq.Channel, row: Row[Any]) -> _Failure | None:
+        # The PRODUCER span continues the context the row was written in; the message
+        # carries this span's context, so the consumer's span is its child.
+        with producer_span(
+            exchange=self.exchange_name,
+            routing_key=row.type,
+            message_id=str(row.id),
+            parent=row.headers,
+        ) as span:
+            failure = await self._publish_row(channel, row)
+            if failure is not None:
+                failed(span, failure.reason)
+            return failure
+
+    async def _publish_row(self, channel: aiormq.Channel, row: Row[Any]) -> _Failure | None:
         try:
+            trace_headers = current_trace_headers()
             envelope = Envelope(
                 id=row.id,
                 source=row.source,
@@ -238,7 +259,8 @@ class OutboxRelay:
                 subject=row.subject,
                 time=row.created_at,
                 data=row.payload,
-                traceparent=(row.headers or {}).get(TRACEPARENT_HEADER),
+                traceparent=trace_headers.get(TRACEPARENT_HEADER),
+                tracestate=trace_headers.get(TRACESTATE_HEADER),
             )
             body, properties = to_frame(envelope)
         except (ValueError, TypeError) as exc:  # a row nobody should have written

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,7 +17,7 @@ from shop_common.metrics import track_engine, track_pool
 from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web.docs import install_docs
-from shop_common.web.edge import EdgeMiddleware
+from shop_common.web.edge import PROBES, EdgeMiddleware
 from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, health_router
 from shop_common.web.links import PUBLIC_BASE_URL
 from shop_common.web.problems import install_problem_handlers
@@ -61,6 +62,15 @@ def create_service_app(
         # install_docs serves /docs from assets shipped with shop_common (no CDN); no ReDoc.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry: the server span of every request (continuing the
+        # caller's traceparent), once `configure_tracing` installed a provider. Metrics are
+        # Prometheus' (the edge); no spans per dependency and serialization; probes untraced.
+        telemetry={
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "exclude": _untraced,
+        },
     )
     SETTINGS.set(app, settings)
     TOKEN_VERIFIER.set(app, TokenVerifier(settings))
@@ -90,6 +100,10 @@ def create_service_app(
     app.include_router(health_router())
     install_docs(app, enabled=settings.docs_enabled)
     return app
+
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in PROBES
 
 
 @asynccontextmanager

@@ -7,8 +7,10 @@ For each HTTP request, in this order:
   `Retry-After` at once, before any work (health probes are never shed);
 - body size: 413 by `Content-Length` up front (400 if it is not a number), or as soon as a
   chunked body streams past the limit;
-- trace context: the caller's W3C `traceparent`, or a new trace (the seam is
-  `shop_common.tracing`), so the events the request writes carry it;
+- trace context: where spans are exported, FastAPI's own telemetry (outside this
+  middleware) opens the request's server span from the caller's W3C `traceparent`; where
+  not (no SDK, `shop_common.tracing`), the caller's context or a new unsampled trace is
+  made current here, so the logs, the calls to Catalog and the events still carry it;
 - `Cache-Control: private, no-store` on every response of a route that needs a token
   (unless the route set its own); public reads keep their ETag and conditional GET;
 - RED metrics by route template, and an unhandled error as a 500 problem carrying the id.
@@ -23,19 +25,16 @@ import logging
 from time import perf_counter
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop_common.auth.dependencies import current_principal
-from shop_common.observability import (
-    new_request_id,
-    new_traceparent,
-    request_id_var,
-    valid_request_id,
-)
-from shop_common.tracing import trace_context, valid_traceparent
+from shop_common.observability import new_request_id, request_id_var, valid_request_id
+from shop_common.tracing import edge_context
 from shop_common.web.metrics import DURATION, IN_FLIGHT, REQUESTS, SHED, UNMATCHED
 from shop_common.web.problems import problem_response
 
@@ -107,9 +106,14 @@ class EdgeMiddleware:
                 receive = self._limited(receive)
             self.in_flight += 1
             try:
-                # The trace seam: an OpenTelemetry propagator replaces this one call.
-                with trace_context(_traceparent(traceparent)):
-                    await self.app(scope, receive, send_with_edge)
+                if trace.get_current_span().get_span_context().is_valid:
+                    await self.app(scope, receive, send_with_edge)  # FastAPI's span
+                else:  # no SDK: the caller's context as it came, or a new trace
+                    context = otel_context.attach(edge_context(traceparent))
+                    try:
+                        await self.app(scope, receive, send_with_edge)
+                    finally:
+                        otel_context.detach(context)
             finally:
                 self.in_flight -= 1
         except Exception:
@@ -190,15 +194,6 @@ def _request_id(incoming: bytes | None) -> str:
         if valid_request_id(value):
             return value
     return new_request_id()
-
-
-def _traceparent(incoming: bytes | None) -> str:
-    """The caller's traceparent when well formed (W3C: otherwise ignore it), or a new trace."""
-    if incoming is not None:
-        valid = valid_traceparent(incoming.decode("latin-1"))
-        if valid is not None:
-            return valid
-    return new_traceparent()
 
 
 def _depends_on(dependant: Any, call: object) -> bool:

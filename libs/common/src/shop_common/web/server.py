@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from shop_common.observability import configure_logging
 from shop_common.runtime import freeze_startup_objects
 from shop_common.settings import ServiceSettings
+from shop_common.tracing import configure_tracing
 from shop_common.web.metrics import metrics_app
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     """Run `app` with JSON logs, and `/metrics` on `settings.metrics_port` (never on the
     public port); SIGINT/SIGTERM stop the API gracefully, then the metrics listener."""
     configure_logging(service, settings.log_level)
+    configure_tracing(f"{service}-api")
     api = uvicorn.Server(
         uvicorn.Config(
             app,

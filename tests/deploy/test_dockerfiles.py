@@ -25,6 +25,7 @@ from tests.deploy.dockerfiles import (
     parse_dockerfile,
     render_for_target,
 )
+from tests.deploy.environment import settings_class
 from tests.deploy.manifests import (
     DOCKERFILE,
     FIXTURES_DIR,
@@ -199,6 +200,38 @@ def test_runtime_stage_is_slim_non_root_and_has_no_build_tools(
     assert f"{_other(service).upper()}_" not in env, "the other service's settings"
     assert image.arguments("WORKDIR")[-1] == f"/app/services/{service}"
     assert json.loads(image.arguments("CMD")[-1]) == [f"{service}-api"]
+
+
+def _port_settings(service: str, image_env: dict[str, str]) -> dict[str, int]:
+    """Every port setting of the service's settings class (`port`, `*_port`), as the image
+    sets it (its ENV) or else the class's default."""
+    settings = settings_class(service)
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    ports = {}
+    for name, field in settings.model_fields.items():
+        if name == "port" or name.endswith("_port"):
+            variable = f"{prefix}{name}".upper()
+            ports[variable] = int(image_env.get(variable, field.default))
+    return ports
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_exposes_every_port_its_processes_listen_on(
+    service: str, stages: dict[str, list[Stage]]
+) -> None:
+    """One image runs the API (its port and its metrics port) and the worker (its port):
+    EXPOSE lists each, as the settings class reads it in the image, and nothing else."""
+    final = stages[service][-1]
+    image_env = dict(
+        word.split("=", 1) for arguments in final.arguments("ENV") for word in arguments.split()
+    )
+    ports = _port_settings(service, image_env)
+    assert len(ports) == 3, f"expected port, worker_port and metrics_port: {sorted(ports)}"
+    exposed = [int(p) for arguments in final.arguments("EXPOSE") for p in arguments.split()]
+    assert sorted(exposed) == sorted(ports.values()), f"EXPOSE {exposed}, the settings: {ports}"
+    # The ports the image states in ENV are the ones it exposes (and they are settings).
+    stated = {k: v for k, v in image_env.items() if k.endswith("PORT")}
+    assert stated == {k: str(v) for k, v in ports.items()}
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -17,10 +17,10 @@ from tests.deploy.manifests import (
     DEPLOY_TESTS_DIR,
     DOCKERFILE,
     FIXTURES_DIR,
+    IMAGES,
     KUSTOMIZATIONS,
     OVERLAYS,
     PROMOTED_DR,
-    SERVICES,
     Manifest,
     dockerfile_as_built,
     kustomize_build,
@@ -87,10 +87,10 @@ def checkov_report(
     (workdir / "services").mkdir()
     shutil.copy(DOCKERFILE, workdir / "services" / "Dockerfile")
     files.append(workdir / "services" / "Dockerfile")
-    for service in SERVICES:
-        target_dir = workdir / service
+    for image in IMAGES:
+        target_dir = workdir / image
         target_dir.mkdir()
-        (target_dir / "Dockerfile").write_text(dockerfile_as_built(service))
+        (target_dir / "Dockerfile").write_text(dockerfile_as_built(image))
         files.append(target_dir / "Dockerfile")
     bad_dir = workdir / "known-bad"
     bad_dir.mkdir()

@@ -27,20 +27,25 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 SERVICES = ("catalog", "orders")
-# One Dockerfile for both images: `--build-arg SERVICE=<svc>` names the package and
-# `--target <svc>` selects that service's final stage (docker-compose.yml passes both).
+# One Dockerfile for every image: a service's, where `--build-arg SERVICE=<svc>` names the
+# package and `--target <svc>` selects that service's final stage (docker-compose.yml
+# passes both), and the operator's (`--target ops`, no argument; ADR 0014).
 DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+OPS_IMAGE = "ops"
+IMAGES = (*SERVICES, OPS_IMAGE)
 
 
-def image_build(service: str) -> dict[str, Any]:
+def image_build(image: str) -> dict[str, Any]:
     """How an image is built from DOCKERFILE: the target and the build arguments."""
-    return {"target": service, "args": {"SERVICE": service}}
+    if image == OPS_IMAGE:
+        return {"target": OPS_IMAGE, "args": {}}
+    return {"target": image, "args": {"SERVICE": image}}
 
 
-def dockerfile_as_built(service: str) -> str:
-    """DOCKERFILE as the build of `service`'s image sees it: the stages its target needs,
-    with its build arguments substituted."""
-    build = image_build(service)
+def dockerfile_as_built(image: str) -> str:
+    """DOCKERFILE as the build of an image sees it: the stages its target needs, with its
+    build arguments substituted."""
+    build = image_build(image)
     return render_for_target(DOCKERFILE.read_text(), build["target"], build["args"])
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import CHECKOV_CONFIG, CheckovReport
-from tests.deploy.manifests import OVERLAYS, SERVICES
+from tests.deploy.manifests import IMAGES, OVERLAYS
 
 # The first test here waits for the session's checkov run (see conftest.checkov_report).
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(300)]
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(300)]
 SCANNED = [
     *(f"{overlay}.yaml" for overlay in OVERLAYS),
     "services/Dockerfile",
-    *(f"{service}/Dockerfile" for service in SERVICES),
+    *(f"{image}/Dockerfile" for image in IMAGES),
 ]
 
 

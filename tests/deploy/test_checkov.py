@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import CHECKOV_CONFIG, CheckovReport
-from tests.deploy.manifests import IMAGES, OVERLAYS
+from tests.deploy.manifests import CHECKOV_RENDERS, IMAGES
 
 # The first test here waits for the session's checkov run (see conftest.checkov_report).
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(300)]
 
 # The Dockerfile as written, then as each service's image build sees it.
 SCANNED = [
-    *(f"{overlay}.yaml" for overlay in OVERLAYS),
+    *(f"{render}.yaml" for render in CHECKOV_RENDERS),
     "services/Dockerfile",
     *(f"{image}/Dockerfile" for image in IMAGES),
 ]

@@ -14,13 +14,13 @@ import pytest
 
 from tests.deploy.failover import promoted_overlay
 from tests.deploy.manifests import (
+    CHECKOV_RENDERS,
     DEPLOY_TESTS_DIR,
     DOCKERFILE,
     FIXTURES_DIR,
+    IMAGES,
     KUSTOMIZATIONS,
-    OVERLAYS,
     PROMOTED_DR,
-    SERVICES,
     Manifest,
     dockerfile_as_built,
     kustomize_build,
@@ -70,27 +70,27 @@ def _by_file(checks: list[dict[str, Any]], root: Path) -> dict[str, list[dict[st
 def checkov_report(
     rendered_text: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> CheckovReport:
-    """One offline checkov run over every overlay, the Dockerfile (as written and as built
-    for each service) and two known-bad files.
+    """One offline checkov run over every overlay, the ops example, the Dockerfile (as
+    written and as built for each image) and two known-bad files.
 
     checkov takes ~15-25 s to start and scan, so everything is scanned in a single process.
     The known-bad fixtures prove in the same run that the checks are really applied.
     """
     workdir = tmp_path_factory.mktemp("checkov")
     files = []
-    for overlay in OVERLAYS:
-        target = workdir / f"{overlay}.yaml"
-        target.write_text(rendered_text[overlay])
+    for render in CHECKOV_RENDERS:
+        target = workdir / f"{render}.yaml"
+        target.write_text(rendered_text[render])
         files.append(target)
     # The one Dockerfile as it is, and as each image's build sees it (its stages only,
     # SERVICE substituted), so a check that holds for the file but not for one image fails.
     (workdir / "services").mkdir()
     shutil.copy(DOCKERFILE, workdir / "services" / "Dockerfile")
     files.append(workdir / "services" / "Dockerfile")
-    for service in SERVICES:
-        target_dir = workdir / service
+    for image in IMAGES:
+        target_dir = workdir / image
         target_dir.mkdir()
-        (target_dir / "Dockerfile").write_text(dockerfile_as_built(service))
+        (target_dir / "Dockerfile").write_text(dockerfile_as_built(image))
         files.append(target_dir / "Dockerfile")
     bad_dir = workdir / "known-bad"
     bad_dir.mkdir()

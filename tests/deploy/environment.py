@@ -1,7 +1,7 @@
 """Each container's environment as the kubelet builds it, and the service settings from it.
 
-envFrom ConfigMaps first, then `env` entries with $(VAR) expansion and secretKeyRef values
-(the Secrets prod takes from the secret manager stand in as placeholders).
+envFrom ConfigMaps first, then `env` entries with $(VAR) expansion, configMapKeyRef and
+secretKeyRef values (the Secrets prod takes from the secret manager stand in as placeholders).
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def container_environment(objs: list[Manifest], container: Manifest) -> dict[str
 
             env[entry["name"]] = _REFERENCE.sub(expand, entry["value"])
             continue
-        ref = entry["valueFrom"]["secretKeyRef"]
-        value = secrets.get(ref["name"], {}).get(ref["key"])
+        source = entry["valueFrom"]
+        if "configMapKeyRef" in source:
+            ref, values = source["configMapKeyRef"], config_maps
+        else:
+            ref, values = source["secretKeyRef"], secrets
+        value = values.get(ref["name"], {}).get(ref["key"])
         if value is None:
             assert ref.get("optional"), f"{entry['name']}: {ref} does not resolve"
             continue

@@ -17,6 +17,7 @@ from tests.deploy.manifests import (
     all_containers,
     is_shop_app,
     of_kind,
+    pod_labels,
     pod_spec,
     pod_templates,
     qualified_name,
@@ -391,9 +392,7 @@ def service_port_problems(objs: list[Manifest]) -> list[str]:
     """Each Service selects rendered pods, and its named target ports exist on them."""
     problems = []
     templates = [
-        (obj["spec"]["template"]["metadata"].get("labels", {}), spec)
-        for obj, spec in pod_templates(objs)
-        if obj["kind"] != "Job"
+        (pod_labels(obj), spec) for obj, spec in pod_templates(objs) if obj["kind"] != "Job"
     ]
     for service in of_kind(objs, "Service"):
         selector = service["spec"].get("selector", {})

@@ -27,20 +27,25 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 SERVICES = ("catalog", "orders")
-# One Dockerfile for both images: `--build-arg SERVICE=<svc>` names the package and
-# `--target <svc>` selects that service's final stage (docker-compose.yml passes both).
+# One Dockerfile for every image: a service's, where `--build-arg SERVICE=<svc>` names the
+# package and `--target <svc>` selects that service's final stage (docker-compose.yml
+# passes both), and the operator's (`--target ops`, no argument; ADR 0014).
 DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+OPS_IMAGE = "ops"
+IMAGES = (*SERVICES, OPS_IMAGE)
 
 
-def image_build(service: str) -> dict[str, Any]:
+def image_build(image: str) -> dict[str, Any]:
     """How an image is built from DOCKERFILE: the target and the build arguments."""
-    return {"target": service, "args": {"SERVICE": service}}
+    if image == OPS_IMAGE:
+        return {"target": OPS_IMAGE, "args": {}}
+    return {"target": image, "args": {"SERVICE": image}}
 
 
-def dockerfile_as_built(service: str) -> str:
-    """DOCKERFILE as the build of `service`'s image sees it: the stages its target needs,
-    with its build arguments substituted."""
-    build = image_build(service)
+def dockerfile_as_built(image: str) -> str:
+    """DOCKERFILE as the build of an image sees it: the stages its target needs, with its
+    build arguments substituted."""
+    build = image_build(image)
     return render_for_target(DOCKERFILE.read_text(), build["target"], build["args"])
 
 
@@ -52,6 +57,7 @@ KUSTOMIZATIONS = {
     "prod-keda": K8S_DIR / "overlays" / "prod-keda",
     "prod-dr": K8S_DIR / "overlays" / "prod-dr",
     "pitr": K8S_DIR / "examples" / "pitr",
+    "ops": K8S_DIR / "examples" / "ops",
     "argocd-dev": K8S_DIR / "argocd" / "dev",
     "argocd-prod": K8S_DIR / "argocd" / "prod",
     "argocd-prod-dr": K8S_DIR / "argocd" / "prod-dr",
@@ -61,6 +67,8 @@ KUSTOMIZATIONS = {
 PROMOTED_DR = "prod-dr-promoted"
 RENDERS = (*KUSTOMIZATIONS, PROMOTED_DR)
 OVERLAYS = ("dev", "prod", "prod-keda", "prod-dr", PROMOTED_DR)
+# What checkov scans: the overlays, and the example that runs a Pod of the shop's (ops).
+CHECKOV_RENDERS = (*OVERLAYS, "ops")
 # The overlays that run the services (prod-dr keeps them on standby until failover).
 SERVING_OVERLAYS = ("dev", "prod", "prod-keda", PROMOTED_DR)
 NAMESPACES = {
@@ -136,15 +144,26 @@ POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaS
 
 
 def pod_spec(obj: Manifest) -> Manifest:
+    if obj["kind"] == "Pod":
+        return dict(obj["spec"])
     if obj["kind"] == "CronJob":
         return dict(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     return dict(obj["spec"]["template"]["spec"])
 
 
+def pod_labels(obj: Manifest) -> dict[str, str]:
+    """The labels of the pods an object runs (a bare Pod's own)."""
+    if obj["kind"] == "Pod":
+        return dict(obj["metadata"].get("labels", {}))
+    if obj["kind"] == "CronJob":
+        return dict(obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"].get("labels", {}))
+    return dict(obj["spec"]["template"]["metadata"].get("labels", {}))
+
+
 def pod_templates(objs: list[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
-    """(workload, pod spec) for every object that runs pods."""
+    """(workload, pod spec) for every object that runs pods (a bare Pod is its own)."""
     for obj in objs:
-        if obj["kind"] in (*POD_TEMPLATE_KINDS, "CronJob"):
+        if obj["kind"] in (*POD_TEMPLATE_KINDS, "CronJob", "Pod"):
             yield obj, pod_spec(obj)
 
 

@@ -13,16 +13,16 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import CHECKOV_CONFIG, CheckovReport
-from tests.deploy.manifests import OVERLAYS, SERVICES
+from tests.deploy.manifests import CHECKOV_RENDERS, IMAGES
 
 # The first test here waits for the session's checkov run (see conftest.checkov_report).
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(300)]
 
 # The Dockerfile as written, then as each service's image build sees it.
 SCANNED = [
-    *(f"{overlay}.yaml" for overlay in OVERLAYS),
+    *(f"{render}.yaml" for render in CHECKOV_RENDERS),
     "services/Dockerfile",
-    *(f"{service}/Dockerfile" for service in SERVICES),
+    *(f"{image}/Dockerfile" for image in IMAGES),
 ]
 
 

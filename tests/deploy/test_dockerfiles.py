@@ -1,8 +1,9 @@
 """Images: hadolint, the multi-stage uv build, a non-root runtime, and the build context.
 
-Both images come from one Dockerfile (manifests.DOCKERFILE). The per-image checks read it
-as the build of that image sees it (manifests.dockerfile_as_built): the stages its target
-needs, with `SERVICE` substituted.
+Every image comes from one Dockerfile (manifests.DOCKERFILE): each service's, and the
+operator's (`--target ops`, ADR 0014). The per-image checks read it as the build of that
+image sees it (manifests.dockerfile_as_built): the stages its target needs, with `SERVICE`
+substituted.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from tests.deploy.dockerfiles import (
     parse_dockerfile,
     render_for_target,
 )
+from tests.deploy.environment import settings_class
 from tests.deploy.manifests import (
     DOCKERFILE,
     FIXTURES_DIR,
+    IMAGES,
+    OPS_IMAGE,
     REPO_ROOT,
     SERVICES,
     dockerfile_as_built,
@@ -98,10 +102,20 @@ def _other(service: str) -> str:
     return next(s for s in SERVICES if s != service)
 
 
+def _flattened(stages: list[Stage], name: str) -> Stage:
+    """Stage `name` with the stages it is built FROM: its base image (not a stage) and every
+    instruction from that image up, in order."""
+    by_name = {stage.name: stage for stage in stages}
+    chain = [by_name[name]]
+    while chain[0].base in by_name:
+        chain.insert(0, by_name[chain[0].base])
+    return Stage(chain[0].base, name, [i for stage in chain for i in stage.instructions])
+
+
 @pytest.fixture(scope="module")
 def stages() -> dict[str, list[Stage]]:
-    """Per service, the stages its image build runs, build argument substituted."""
-    return {service: parse_dockerfile(dockerfile_as_built(service)) for service in SERVICES}
+    """Per image, the stages its build runs, build arguments substituted."""
+    return {image: parse_dockerfile(dockerfile_as_built(image)) for image in IMAGES}
 
 
 def test_hadolint_passes() -> None:
@@ -109,10 +123,10 @@ def test_hadolint_passes() -> None:
     assert findings == [], "\n".join(f"{f['line']} {f['code']}: {f['message']}" for f in findings)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_hadolint_passes_as_built(service: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("image", IMAGES)
+def test_hadolint_passes_as_built(image: str, tmp_path: Path) -> None:
     rendered = tmp_path / "Dockerfile"
-    rendered.write_text(dockerfile_as_built(service))
+    rendered.write_text(dockerfile_as_built(image))
     findings = hadolint(rendered)
     assert findings == [], "\n".join(f"{f['line']} {f['code']}: {f['message']}" for f in findings)
 
@@ -127,7 +141,9 @@ def test_each_image_builds_its_own_stages_with_the_build_argument_set(
     service: str, stages: dict[str, list[Stage]]
 ) -> None:
     names = [stage.name for stage in stages[service]]
-    assert names == ["uv", "builder", "runtime", service], "the target builds these, in order"
+    assert names == ["uv", "workspace", "builder", "runtime", "service", service], (
+        "the target builds these, in order"
+    )
     assert image_build(service) == {"target": service, "args": {"SERVICE": service}}
     for stage in stages[service]:
         for instruction in stage.instructions:
@@ -143,7 +159,7 @@ def test_each_image_builds_its_own_stages_with_the_build_argument_set(
 def test_builder_stage_uses_uv_locked_sync(service: str, stages: dict[str, list[Stage]]) -> None:
     by_name = {stage.name: stage for stage in stages[service]}
     assert by_name["uv"].base == UV_IMAGE
-    builder = by_name["builder"]
+    builder = _flattened(stages[service], "builder")
     assert PYTHON_BASE.fullmatch(builder.base), builder.base
     assert any(c.startswith("--from=uv /uv ") for c in builder.arguments("COPY"))
     env = " ".join(builder.arguments("ENV"))
@@ -170,24 +186,16 @@ def test_builder_stage_uses_uv_locked_sync(service: str, stages: dict[str, list[
                 assert source == f"{private}/pyproject.toml", f"COPY {source}: code of {private}"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_runtime_stage_is_slim_non_root_and_has_no_build_tools(
-    service: str, stages: dict[str, list[Stage]]
-) -> None:
-    # The image is the shared runtime stage plus this service's final stage on top of it.
-    by_name = {stage.name: stage for stage in stages[service]}
-    final = stages[service][-1]
-    assert final.name == service
-    assert final.base == "runtime", "the service's stage is built on the shared runtime"
-    runtime = by_name["runtime"]
-    image = Stage(runtime.base, service, [*runtime.instructions, *final.instructions])
-    builder = by_name["builder"]
+def _check_runtime(image: Stage, builder: Stage) -> None:
+    """A final image: the builder's interpreter, /app from that builder only, no build tools,
+    a fixed high non-root uid, the venv on PATH."""
     # Same interpreter as the builder, so the venv's python symlink stays valid.
     assert image.base == builder.base
     assert not any("--from=uv" in c for c in image.arguments("COPY")), "uv in the final image"
     for run in image.arguments("RUN"):
         assert not re.search(r"apt-get|apk |pip |uv |gcc|build-essential|make ", run), run
-    assert "--from=builder /app /app" in image.arguments("COPY")
+    from_stages = [c for c in image.arguments("COPY") if c.startswith("--from=")]
+    assert from_stages == [f"--from={builder.name} /app /app"]
     users = image.arguments("USER")
     assert users, "no USER in the final stage"
     uid = users[-1].split(":")[0]
@@ -195,10 +203,56 @@ def test_runtime_stage_is_slim_non_root_and_has_no_build_tools(
     assert int(uid) >= 10000, "run as a high, non-root uid"
     env = " ".join(image.arguments("ENV"))
     assert "PATH=/app/.venv/bin:$PATH" in env
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_runtime_stage_is_slim_non_root_and_has_no_build_tools(
+    service: str, stages: dict[str, list[Stage]]
+) -> None:
+    # The image is the shared runtime stage, the service runtime, and this service's final
+    # stage on top of them.
+    final = stages[service][-1]
+    assert final.name == service
+    assert final.base == "service", "the service's stage is built on the service runtime"
+    image = _flattened(stages[service], service)
+    _check_runtime(image, _flattened(stages[service], "builder"))
+    env = " ".join(image.arguments("ENV"))
     assert f"{service.upper()}_HOST=0.0.0.0" in env
     assert f"{_other(service).upper()}_" not in env, "the other service's settings"
     assert image.arguments("WORKDIR")[-1] == f"/app/services/{service}"
     assert json.loads(image.arguments("CMD")[-1]) == [f"{service}-api"]
+
+
+def _port_settings(service: str, image_env: dict[str, str]) -> dict[str, int]:
+    """Every port setting of the service's settings class (`port`, `*_port`), as the image
+    sets it (its ENV) or else the class's default."""
+    settings = settings_class(service)
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    ports = {}
+    for name, field in settings.model_fields.items():
+        if name == "port" or name.endswith("_port"):
+            variable = f"{prefix}{name}".upper()
+            ports[variable] = int(image_env.get(variable, field.default))
+    return ports
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_exposes_every_port_its_processes_listen_on(
+    service: str, stages: dict[str, list[Stage]]
+) -> None:
+    """One image runs the API (its port and its metrics port) and the worker (its port):
+    EXPOSE lists each, as the settings class reads it in the image, and nothing else."""
+    final = stages[service][-1]
+    image_env = dict(
+        word.split("=", 1) for arguments in final.arguments("ENV") for word in arguments.split()
+    )
+    ports = _port_settings(service, image_env)
+    assert len(ports) == 3, f"expected port, worker_port and metrics_port: {sorted(ports)}"
+    exposed = [int(p) for arguments in final.arguments("EXPOSE") for p in arguments.split()]
+    assert sorted(exposed) == sorted(ports.values()), f"EXPOSE {exposed}, the settings: {ports}"
+    # The ports the image states in ENV are the ones it exposes (and they are settings).
+    stated = {k: v for k, v in image_env.items() if k.endswith("PORT")}
+    assert stated == {k: str(v) for k, v in ports.items()}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -226,6 +280,8 @@ def test_dockerignore_sends_only_what_the_images_need() -> None:
         "services/catalog/src/shop_catalog/migrations/env.py",
         f"{DEV_ONLY_MEMBER}/pyproject.toml",
         f"{OPS_MEMBER}/pyproject.toml",
+        # The ops target's (the service targets copy its pyproject.toml only: see above).
+        f"{OPS_MEMBER}/src/shop_ops/cli.py",
     ):
         assert not ignore.excludes(needed), needed
     for private in (
@@ -243,7 +299,7 @@ def test_dockerignore_sends_only_what_the_images_need() -> None:
         f"{DEV_ONLY_MEMBER}/src/shop_dev/__init__.py",
         f"{DEV_ONLY_MEMBER}/src/shop_dev/up.py",
         f"{DEV_ONLY_MEMBER}/tests/test_stack.py",
-        f"{OPS_MEMBER}/src/shop_ops/cli.py",
+        f"{OPS_MEMBER}/tests/test_timeline.py",
     ):
         assert ignore.excludes(private), private
 
@@ -267,10 +323,10 @@ def test_build_context_holds_every_copied_path(
     stages: dict[str, list[Stage]], tmp_path: Path
 ) -> None:
     context = _staged_context(tmp_path)
-    for service in SERVICES:
-        for stage in stages[service]:
+    for image in IMAGES:
+        for stage in stages[image]:
             for source in _copy_sources(stage):
-                assert (context / source).exists(), f"{service}: COPY {source} not in context"
+                assert (context / source).exists(), f"{image}: COPY {source} not in context"
 
 
 def _uv(context: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -310,6 +366,79 @@ def test_image_installs_only_its_service_and_the_shared_library(
         line.removeprefix("-e ./") for line in result.stdout.splitlines() if line.startswith("-e ")
     }
     assert members == {"libs/common", f"services/{service}"}
+
+
+# ------------------------------------------------------------------ the ops image (ADR 0014)
+
+OPS_MEMBERS = {"libs/common", "services/catalog", "services/orders", OPS_MEMBER}
+
+
+def test_ops_image_builds_its_own_stages_without_a_build_argument(
+    stages: dict[str, list[Stage]],
+) -> None:
+    names = [stage.name for stage in stages[OPS_IMAGE]]
+    assert names == ["uv", "workspace", "runtime", "ops-builder", "ops"], (
+        "the target builds these, in order (no service's builder or runtime)"
+    )
+    assert image_build(OPS_IMAGE) == {"target": "ops", "args": {}}
+    for stage in stages[OPS_IMAGE]:
+        for instruction in stage.instructions:
+            assert "SERVICE" not in instruction.arguments, (
+                f"{stage.name}: {instruction.keyword} {instruction.arguments}: the ops build "
+                "passes no SERVICE"
+            )
+
+
+def test_ops_builder_installs_shop_ops_and_both_services_from_the_lock(
+    stages: dict[str, list[Stage]], tmp_path: Path
+) -> None:
+    """What the ops builder's last `uv sync` installs, resolved from the lock in the context:
+    shop-common, both services and shop-ops (never shop-dev), each one's code copied first."""
+    builder = _flattened(stages[OPS_IMAGE], "ops-builder")
+    assert PYTHON_BASE.fullmatch(builder.base), builder.base
+    syncs = [n for n, i in enumerate(builder.instructions) if "uv sync" in i.arguments]
+    assert syncs, "the ops builder never runs uv sync"
+    for n in syncs:
+        run = builder.instructions[n].arguments
+        assert "--locked" in run
+        assert "--no-dev" in run
+        assert "--package shop-ops" in run
+    options = _uv_sync_options(builder.instructions[syncs[-1]].arguments)
+    assert "--no-install-workspace" not in options, "the last sync must install the members"
+    context = _staged_context(tmp_path)
+    result = _uv(context, "export", *options, "--no-hashes")
+    assert result.returncode == 0, result.stderr
+    members = {
+        line.removeprefix("-e ./") for line in result.stdout.splitlines() if line.startswith("-e ")
+    }
+    assert members == OPS_MEMBERS
+    assert "shop-ops" in _commands_installed(context, options)
+    # uv installs a member from its code: each one's is copied before that sync, and of the
+    # dev-only member nothing but the metadata.
+    before = Stage(builder.base, builder.name, builder.instructions[: syncs[-1]])
+    sources = _copy_sources(before)
+    for member in sorted(members):
+        assert any(
+            _overlaps(source, member) and source != f"{member}/pyproject.toml" for source in sources
+        ), f"{member} is installed but its code is not copied"
+    for source in _copy_sources(builder):
+        if _overlaps(source, DEV_ONLY_MEMBER):
+            assert source == f"{DEV_ONLY_MEMBER}/pyproject.toml", f"COPY {source}: shop-dev code"
+
+
+def test_ops_image_is_slim_non_root_and_starts_no_server(stages: dict[str, list[Stage]]) -> None:
+    final = stages[OPS_IMAGE][-1]
+    assert (final.name, final.base) == ("ops", "runtime"), "built on the shared runtime"
+    image = _flattened(stages[OPS_IMAGE], "ops")
+    _check_runtime(image, _flattened(stages[OPS_IMAGE], "ops-builder"))
+    # The build runs the CLI once (it imports both services' tables and settings).
+    assert any(run.startswith("shop-ops --help") for run in image.arguments("RUN"))
+    # It waits for `kubectl exec`: no server, no port, no service settings of its own.
+    assert json.loads(image.arguments("CMD")[-1]) == ["sleep", "infinity"]
+    assert not image.arguments("EXPOSE")
+    assert not image.arguments("ENTRYPOINT")
+    env = " ".join(image.arguments("ENV"))
+    assert not re.search(r"\b(CATALOG|ORDERS)_", env), "the Pod gives the services' settings"
 
 
 def _commands_installed(context: Path, sync_options: list[str]) -> set[str]:

@@ -45,7 +45,8 @@ RULES: dict[str, Rule] = {
 }
 
 
-@pytest.mark.parametrize("overlay", ["base", *OVERLAYS])
+# ops: the example's Pod (k8s/examples/ops) keeps the rules a pod of the shop keeps.
+@pytest.mark.parametrize("overlay", ["base", *OVERLAYS, "ops"])
 @pytest.mark.parametrize("rule", RULES)
 def test_rule_holds(rule: str, overlay: str, rendered: dict[str, list[Manifest]]) -> None:
     problems = RULES[rule](rendered[overlay])

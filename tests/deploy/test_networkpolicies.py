@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
-from tests.deploy.manifests import Manifest, find, of_kind
+from tests.deploy.manifests import Manifest, find, of_kind, pod_labels
 from tests.deploy.netpol import Endpoint, flow_allowed
 
 pytestmark = pytest.mark.deploy
@@ -184,3 +186,80 @@ def test_point_in_time_copy_reaches_only_its_operator_and_the_archive(
     assert flow_allowed(policies, pitr, pods["dns"], 53, "UDP")
     for client in ("catalog-api", "orders-worker", "other"):
         assert not flow_allowed(policies, pods[client], pitr, 5432)
+
+
+# ------------------------------------------------------------------ k8s/examples/ops
+
+
+def ops_pod(objs: list[Manifest], namespace: str = NAMESPACE) -> Endpoint:
+    """The example's shop-ops Pod (its own labels), in `namespace`."""
+    return Endpoint("shop-ops", namespace, pod_labels(find(objs, "Pod", "shop-ops")))
+
+
+def in_namespace(objs: list[Manifest], namespace: str) -> list[Manifest]:
+    """The example applied to another namespace (README: the dev overlay's shop-dev)."""
+    moved = copy.deepcopy(objs)
+    for obj in moved:
+        obj["metadata"]["namespace"] = namespace
+    return moved
+
+
+def test_ops_pod_reaches_the_database_the_broker_and_dns_only(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    objs = rendered["prod"]
+    example = of_kind(rendered["ops"], "NetworkPolicy")
+    policies = [*of_kind(objs, "NetworkPolicy"), *example]
+    pods, ops = endpoints(objs), ops_pod(rendered["ops"])
+    assert flow_allowed(policies, ops, pods["db"], 5432)
+    assert flow_allowed(policies, ops, pods["mq"], 5672)
+    assert flow_allowed(policies, ops, pods["dns"], 53, "UDP")
+    assert flow_allowed(policies, ops, pods["dns"], 53, "TCP")
+    for dst, port in (
+        ("db", 5433),
+        ("mq", 15672),
+        ("catalog-api", 8001),
+        ("orders-worker", 9102),
+        ("internet", 443),
+        ("cloud-metadata", 80),
+    ):
+        assert not flow_allowed(policies, ops, pods[dst], port), (dst, port)
+    for src in ("other", "ingress", "prometheus", "catalog-api"):
+        assert not flow_allowed(policies, pods[src], ops, 8080), src
+    # The example's policies are what open its flows: prod's alone keep it from the database
+    # and the broker, and its own egress allows DNS without prod's allow-dns-egress.
+    prod_only = of_kind(objs, "NetworkPolicy")
+    assert not flow_allowed(prod_only, ops, pods["db"], 5432)
+    assert not flow_allowed(prod_only, ops, pods["mq"], 5672)
+    assert flow_allowed(example, ops, pods["dns"], 53, "UDP")
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), ALLOWED + DENIED)
+def test_ops_policies_change_no_other_flow(
+    src: str, dst: str, port: int, rendered: dict[str, list[Manifest]]
+) -> None:
+    """They add the Pod's flows only: every flow of prod is as allowed or denied as without."""
+    objs = rendered["prod"]
+    policies, pods = of_kind(objs, "NetworkPolicy"), endpoints(objs)
+    with_ops = [*policies, *of_kind(rendered["ops"], "NetworkPolicy")]
+    assert flow_allowed(with_ops, pods[src], pods[dst], port) == flow_allowed(
+        policies, pods[src], pods[dst], port
+    )
+
+
+def test_ops_pod_reaches_the_dev_database_and_broker(rendered: dict[str, list[Manifest]]) -> None:
+    """Applied in shop-dev (the README's two edits), with the dev overlay's own pods."""
+    objs = rendered["dev"]
+    example = in_namespace(rendered["ops"], "shop-dev")
+    policies = [*of_kind(objs, "NetworkPolicy"), *of_kind(example, "NetworkPolicy")]
+    ops = ops_pod(example, "shop-dev")
+    for name, port in (("shop-db", 5432), ("shop-mq", 5672)):
+        server = Endpoint(name, "shop-dev", pod_labels(find(objs, "StatefulSet", name)))
+        assert flow_allowed(policies, ops, server, port), name
+    worker = Endpoint(
+        "catalog-worker",
+        "shop-dev",
+        pod_labels(find(objs, "Deployment", "catalog-worker")),
+    )
+    mq = Endpoint("shop-mq", "shop-dev", pod_labels(find(objs, "StatefulSet", "shop-mq")))
+    assert flow_allowed(policies, worker, mq, 5672), "the workers still reach the broker"

@@ -4,13 +4,15 @@
 shedding, body limit, Cache-Control, RED metrics) and health around a service's routers;
 `api_resources` opens its database for the lifespan; `serve` runs it, with Prometheus on a
 port of its own. Routes take a session from `SessionDep` (or the driver pool for a hot
-statement from `DriverPoolDep`, answered with `json_response`), page parameters from
-`LimitQuery`/`CursorQuery`, the settings from `SETTINGS`, and build `Location` with
-`location`. Worker processes reuse the health endpoints, `DatabaseProbe` and `SideServer`.
+statement from `DriverPoolDep`, answered with `json_response`; the hottest reads are
+declared with `hot_get`), page parameters from `LimitQuery`/`CursorQuery`, the settings
+from `SETTINGS`, and build `Location` with `location`. Worker processes reuse the health
+endpoints, `DatabaseProbe` and `SideServer`.
 """
 
 from shop_common.web.app import SETTINGS, Lifespan, api_resources, create_service_app
 from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, ReadinessCheck, health_router
+from shop_common.web.hot import HotRoute, hot_get
 from shop_common.web.links import location
 from shop_common.web.numbers import WholeNumber
 from shop_common.web.pagination import CursorQuery, LimitQuery
@@ -46,6 +48,7 @@ __all__ = [
     "DatabaseProbe",
     "DriverPoolDep",
     "FieldError",
+    "HotRoute",
     "Lifespan",
     "LimitQuery",
     "Problem",
@@ -59,6 +62,7 @@ __all__ = [
     "encode_json",
     "get_session",
     "health_router",
+    "hot_get",
     "json_response",
     "location",
     "problem",

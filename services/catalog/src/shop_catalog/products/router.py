@@ -30,6 +30,7 @@ from shop_common.web import (
     DriverPoolDep,
     LimitQuery,
     SessionDep,
+    hot_get,
     json_response,
     location,
     problem,
@@ -147,7 +148,9 @@ async def list_products(
     return json_response(page, headers={"ETag": tag})
 
 
-@router.get(
+# The hottest read: served without FastAPI's per-request machinery (shop_common.web.hot).
+@hot_get(
+    router,
     "/{product_id}",
     operation_id="get_product",
     response_model=ProductOut,

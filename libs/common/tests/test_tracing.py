@@ -139,3 +139,35 @@ async def test_without_a_span_a_request_gets_a_new_unsampled_trace(bare: Any) ->
         assert span_id != "0" * 16
     assert len({t.split("-")[1] for t in fresh}) == 3
     assert current_traceparent() is None
+
+
+# Without an SDK the messaging spans are the API's no-op ones: what they make current is
+# the context they were given, so the events a handler writes carry the incoming trace.
+PASS_THROUGH = """
+import json
+from shop_common.tracing import (
+    configure_tracing, consumer_span, current_traceparent, producer_span, trace_context,
+)
+configure_tracing("orders-worker")
+TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+with producer_span(exchange="e", routing_key="k", message_id="1", parent={"traceparent": TP}):
+    published = current_traceparent()
+with consumer_span(queue="q", routing_key="k", message_id="1", traceparent=TP, tracestate=None):
+    consumed = current_traceparent()
+with producer_span(exchange="e", routing_key="k", message_id="1", parent={}):
+    untraced = current_traceparent()
+print(json.dumps([published, consumed, untraced]))
+"""
+
+
+def test_without_an_sdk_events_pass_the_trace_on_as_it_came() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SHOP_TRACES"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PASS_THROUGH],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [TRACEPARENT, TRACEPARENT, None]

@@ -35,6 +35,7 @@ __all__ = [
     "TRACEPARENT_HEADER",
     "TRACESTATE_HEADER",
     "TRACES_FILE_ENV",
+    "active",
     "configure_tracing",
     "consumer_span",
     "current_trace_headers",
@@ -90,6 +91,13 @@ def configure_tracing(process: str) -> None:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     log.info("tracing: %s exports spans", provider.resource.attributes.get(SERVICE_NAME))
+
+
+def active() -> bool:
+    """Whether a tracer provider records spans in this process (an SDK, ours or a test's):
+    instrumentation that costs even when nothing records is installed only then."""
+    provider = type(trace.get_tracer_provider())
+    return provider not in (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 def _span_processors() -> list[Any]:
@@ -278,6 +286,8 @@ def instrument_engine(engine: Any) -> None:
     prepared statements). These two events are what it would do, and no more."""
     from sqlalchemy import event
 
+    if not active():  # listeners cost about 25 us per statement even when nothing records
+        return
     sync_engine = getattr(engine, "sync_engine", engine)
     if getattr(sync_engine, "_shop_traced", False):
         return

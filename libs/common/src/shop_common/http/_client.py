@@ -10,8 +10,11 @@ from types import TracebackType
 from typing import Self
 
 import httpx
+from opentelemetry import propagate
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from shop_common import tracing
 
 from ._breaker import AsyncCircuitBreaker
 from ._config import ResilientHttpClientConfig
@@ -75,9 +78,13 @@ class ResilientHttpClient:
             trust_env=config.trust_env,
             follow_redirects=False,
         )
-        # A CLIENT span per attempt, its context injected as `traceparent`: the upstream
+        # Where spans are recorded, a CLIENT span per attempt, its context injected as
+        # `traceparent`; where not, only the context is injected (the instrumentation costs
+        # 60 us and more per call even with nothing recording). Either way the upstream
         # continues the caller's trace.
-        HTTPXClientInstrumentor.instrument_client(self._http)
+        self._inject = not tracing.active()
+        if not self._inject:
+            HTTPXClientInstrumentor.instrument_client(self._http)
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,6 +208,8 @@ class ResilientHttpClient:
                 content=content,
                 timeout=plan.attempt_timeout(),
             )
+            if self._inject:
+                propagate.inject(request.headers)
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:

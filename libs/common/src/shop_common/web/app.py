@@ -19,6 +19,7 @@ from shop_common.state import StateKey
 from shop_common.web.docs import install_docs
 from shop_common.web.edge import PROBES, EdgeMiddleware
 from shop_common.web.health import READINESS_CHECKS, DatabaseProbe, health_router
+from shop_common.web.hot import add_routes
 from shop_common.web.links import PUBLIC_BASE_URL
 from shop_common.web.problems import install_problem_handlers
 from shop_common.web.sessions import DRIVER_POOL, SESSIONMAKER
@@ -95,9 +96,8 @@ def create_service_app(
     )
     # Routes are matched in order: the API's first (every request tries them), then the
     # probes (every few seconds), then the docs.
-    for router in routers:
-        app.include_router(router)
-    app.include_router(health_router())
+    for router in [*routers, health_router()]:
+        add_routes(app, router)
     install_docs(app, enabled=settings.docs_enabled)
     return app
 

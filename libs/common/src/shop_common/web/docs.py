@@ -23,6 +23,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from shop_common.errors import NotFound
+from shop_common.web.hot import add_routes
 
 SWAGGER_UI_VERSION = "5.35.0"
 DOCS_PATH = "/docs"
@@ -89,4 +90,4 @@ def docs_router(openapi_url: str, title: str) -> APIRouter:
 def install_docs(app: FastAPI, *, enabled: bool) -> None:
     """Serve Swagger UI at `/docs` from the vendored assets, when `enabled`."""
     if enabled and app.openapi_url:
-        app.include_router(docs_router(app.openapi_url, app.title))
+        add_routes(app, docs_router(app.openapi_url, app.title))

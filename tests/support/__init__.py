@@ -46,3 +46,21 @@ def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
             if "recursion depth mismatch" not in str(exc) or attempt == 3:
                 raise
     raise AssertionError("unreachable")
+
+
+def unconnected_settings(jwt_secret: str, **overrides: Any) -> Any:
+    """`ServiceSettings` for an app whose lifespan opens nothing: a database that is never
+    reached, no listening ports of its own."""
+    from pydantic import SecretStr
+
+    from shop_common.settings import ServiceSettings
+
+    return ServiceSettings(
+        port=1,
+        worker_port=0,
+        metrics_port=0,
+        database_url="postgresql+asyncpg://nobody@127.0.0.1/none",
+        db_schema="none",
+        jwt_secret=SecretStr(jwt_secret),
+        **overrides,
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from shop_common.auth import Principal, TokenVerifier
-from shop_common.settings import ServiceSettings
 from shop_dev.tokens import main
+from tests.support import unconnected_settings
 
 SECRET = "devtools-test-secret-0123456789abcdef"
 
@@ -26,14 +25,7 @@ async def test_prints_a_token_the_default_settings_accept(
     main(["--sub", "bob", "--role", "admin"])
 
     token = capsys.readouterr().out.strip()
-    settings = ServiceSettings(
-        port=1,
-        worker_port=0,
-        metrics_port=0,
-        database_url="-",
-        db_schema="-",
-        jwt_secret=SecretStr(SECRET),
-    )
+    settings = unconnected_settings(SECRET)
     assert await TokenVerifier(settings).verify(token) == Principal(
         subject="bob", roles=frozenset({"admin"})
     )

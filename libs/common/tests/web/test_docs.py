@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from shop_common.settings import ServiceSettings
 from shop_common.web import create_service_app
 from shop_common.web.docs import ASSETS, ASSETS_PATH, SWAGGER_UI_VERSION
+from tests.support import unconnected_settings
 
 VENDORED = Path(__file__).resolve().parents[2] / "src/shop_common/web/swagger_ui"
 
@@ -30,15 +31,8 @@ async def no_resources(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def settings(**overrides: object) -> ServiceSettings:
-    return ServiceSettings(
-        port=1,
-        worker_port=0,
-        metrics_port=0,
-        database_url="postgresql+asyncpg://nobody@127.0.0.1/none",
-        db_schema="none",
-        jwt_secret=SecretStr("x" * 32),
-        **overrides,  # type: ignore[arg-type]
-    )
+    made: ServiceSettings = unconnected_settings("x" * 32, **overrides)
+    return made
 
 
 def app(*, docs_enabled: bool = True, openapi_enabled: bool = True) -> FastAPI:

@@ -19,15 +19,14 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from shop_common.auth import PrincipalDep, issue_dev_token
 from shop_common.observability import request_id_var
-from shop_common.settings import ServiceSettings
 from shop_common.tracing import current_traceparent
 from shop_common.web import create_service_app, location
 from shop_common.web.metrics import metrics_app
+from tests.support import unconnected_settings
 
 SECRET = "edge-test-secret-" + "0" * 32
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -98,15 +97,7 @@ async def no_resources(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def make_app(gate: Gate | None = None, **overrides: Any) -> FastAPI:
-    settings = ServiceSettings(
-        port=1,
-        worker_port=0,
-        metrics_port=0,
-        database_url="postgresql+asyncpg://nobody@127.0.0.1/none",
-        db_schema="none",
-        jwt_secret=SecretStr(SECRET),
-        **overrides,
-    )
+    settings = unconnected_settings(SECRET, **overrides)
     return create_service_app(
         title="Edge", settings=settings, routers=[router(gate or Gate())], lifespan=no_resources
     )
@@ -418,14 +409,7 @@ def test_settings_read_cors_origins_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CORS_ALLOW_ORIGINS", json.dumps(["https://a.example", "https://b.example"]))
-    settings = ServiceSettings(
-        port=1,
-        worker_port=0,
-        metrics_port=0,
-        database_url="-",
-        db_schema="-",
-        jwt_secret=SecretStr(SECRET),
-    )
+    settings = unconnected_settings(SECRET)
     assert settings.cors_allow_origins == ("https://a.example", "https://b.example")
 
 

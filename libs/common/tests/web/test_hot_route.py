@@ -12,13 +12,12 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
 from shop_common.auth import PrincipalDep
-from shop_common.settings import ServiceSettings
 from shop_common.state import StateKey
 from shop_common.web import create_service_app, json_response
 from shop_common.web.hot import HotRoute, hot_get
+from tests.support import unconnected_settings
 
 SECRET = "hot-route-tests-" + "0123456789abcdef" * 2
 GREETING = StateKey[str]("greeting")
@@ -62,14 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    settings = ServiceSettings(
-        port=1,
-        worker_port=0,
-        metrics_port=0,
-        database_url="postgresql+asyncpg://nobody@127.0.0.1/none",
-        db_schema="none",
-        jwt_secret=SecretStr(SECRET),
-    )
+    settings = unconnected_settings(SECRET)
     app = create_service_app(title="t", settings=settings, routers=routers(), lifespan=lifespan)
     GREETING.set(app, "hello")
     transport = httpx.ASGITransport(app=app)

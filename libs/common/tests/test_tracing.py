@@ -50,17 +50,23 @@ print(json.dumps({"sdk": sdk, "processors": processors, "service": name}))
 """
 
 
-def configured(env: dict[str, str]) -> dict[str, Any]:
+def run_fresh(code: str, env: dict[str, str]) -> Any:
+    """Run `code` in a fresh interpreter with no tracing settings but `env`; what it printed
+    last, as JSON."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SHOP_TRACES"))}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         env={**clean, **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def configured(env: dict[str, str]) -> dict[str, Any]:
+    report: dict[str, Any] = run_fresh(PROBE, env)
     return report
 
 
@@ -161,13 +167,4 @@ print(json.dumps([published, consumed, untraced]))
 
 
 def test_without_an_sdk_events_pass_the_trace_on_as_it_came() -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SHOP_TRACES"))}
-    result = subprocess.run(
-        [sys.executable, "-c", PASS_THROUGH],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [TRACEPARENT, TRACEPARENT, None]
+    assert run_fresh(PASS_THROUGH, {}) == [TRACEPARENT, TRACEPARENT, None]

@@ -54,8 +54,8 @@ TRACEPARENT_HEADER = "traceparent"
 TRACESTATE_HEADER = "tracestate"
 TRACES_FILE_ENV = "SHOP_TRACES_FILE"
 
-# version 00: 00-<trace-id>-<parent-id>-<flags>; all-zero ids are invalid.
 _SPAN_ID_MASK = (1 << 64) - 1
+# version 00: 00-<trace-id>-<parent-id>-<flags>; all-zero ids are invalid.
 _TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 
 log = logging.getLogger(__name__)
@@ -254,28 +254,22 @@ def db_span(statement: str, *, database: str | None) -> Iterator[None]:
     if not trace.get_current_span().is_recording():
         yield
         return
-    with tracer.start_as_current_span(
-        _statement_name(statement),
-        kind=SpanKind.CLIENT,
-        attributes=_db_attributes(statement, database),
-    ):
+    with tracer.start_as_current_span(**_statement_span(statement, database)):
         yield
 
 
-def _statement_name(statement: str) -> str:
+def _statement_span(statement: str, database: str | None) -> dict[str, Any]:
+    """Name, kind and attributes of a statement's span (named by its first keyword)."""
     words = statement.lstrip().split(None, 1)
-    return words[0].upper() if words else "postgresql"
-
-
-def _db_attributes(statement: str, database: str | None) -> dict[str, Any]:
+    operation = words[0].upper() if words else "postgresql"
     attributes: dict[str, Any] = {
         "db.system.name": "postgresql",
-        "db.operation.name": _statement_name(statement),
+        "db.operation.name": operation,
         "db.query.text": statement,
     }
     if database:
         attributes["db.namespace"] = database
-    return attributes
+    return {"name": operation, "kind": SpanKind.CLIENT, "attributes": attributes}
 
 
 def instrument_engine(engine: Any) -> None:
@@ -289,9 +283,6 @@ def instrument_engine(engine: Any) -> None:
     if not active():  # listeners cost about 25 us per statement even when nothing records
         return
     sync_engine = getattr(engine, "sync_engine", engine)
-    if getattr(sync_engine, "_shop_traced", False):
-        return
-    sync_engine._shop_traced = True
     database = sync_engine.url.database
     key = "_shop_span"
 
@@ -301,12 +292,7 @@ def instrument_engine(engine: Any) -> None:
     ) -> None:
         if context is None or not trace.get_current_span().is_recording():
             return
-        span = tracer.start_span(
-            _statement_name(statement),
-            kind=SpanKind.CLIENT,
-            attributes=_db_attributes(statement, database),
-        )
-        setattr(context, key, span)
+        setattr(context, key, tracer.start_span(**_statement_span(statement, database)))
 
     @event.listens_for(sync_engine, "after_cursor_execute")
     def _end(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:

@@ -34,8 +34,6 @@ from starlette.types import Receive, Scope, Send
 __all__ = ["HotRoute", "add_routes", "hot_get"]
 
 Validate = Callable[[Any, tuple[str, str]], tuple[Any, list[Any]]]
-
-
 Endpoint = Callable[..., Awaitable[Response]]
 
 
